@@ -1,0 +1,299 @@
+"""The ingest path: store a comment (dedup), classify it, suggest a reply, open a task, queue the alert.
+
+A comment is stored before anything else happens to it; every later step is idempotent, so a crash at
+any point loses nothing and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import PageSettings, Settings
+from bot.deadlines import DeadlinePolicy, task_priority
+from bot.domain import Comment, TaskStatus
+from bot.triage import Triager
+from storage import repository as repo
+from storage.db import Database
+from storage.models import ClassificationRow, CommentRow, TaskRow
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+CRISIS_STATE_KEY = "crisis"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A comment as a connector delivers it, with where it belongs."""
+
+    comment: Comment
+    page: PageSettings | None = None
+    post_permalink: str | None = None
+    post_created_time: datetime | None = None
+    is_from_page: bool = False
+    is_hidden: bool = False
+
+
+@dataclass
+class IngestSummary:
+    received: int = 0
+    new: int = 0
+    duplicates: int = 0
+    edited: int = 0
+    tasks: int = 0
+    from_page: int = 0
+    task_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: IngestSummary) -> None:
+        for name in ("received", "new", "duplicates", "edited", "tasks", "from_page"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.task_ids.extend(other.task_ids)
+
+
+def slack_lane(channel: str) -> str:
+    return f"slack:{channel}"
+
+
+async def queue_task_message(
+    session: AsyncSession, task: TaskRow, channel: str, *, crisis_channel: str = ""
+) -> None:
+    """Queue the Slack task message (once per task and channel)."""
+    await repo.enqueue(
+        session,
+        "slack.post_task",
+        {"task_id": task.id, "channel": channel},
+        lane=slack_lane(channel),
+        priority=task.priority,
+        dedupe_key=f"slack.post_task:{task.id}:{channel}",
+    )
+    if crisis_channel and crisis_channel != channel:
+        await repo.enqueue(
+            session,
+            "slack.post_task",
+            {"task_id": task.id, "channel": crisis_channel, "copy": True},
+            lane=slack_lane(crisis_channel),
+            priority=task.priority,
+            dedupe_key=f"slack.post_task:{task.id}:{crisis_channel}",
+        )
+
+
+async def queue_task_update(session: AsyncSession, task: TaskRow, note: str = "") -> None:
+    """Refresh the task message in place, and optionally add a note in its thread."""
+    if not task.slack_channel and not task.id:
+        return
+    lane = slack_lane(task.slack_channel or "")
+    await repo.enqueue(session, "slack.update_task", {"task_id": task.id}, lane=lane, priority=task.priority)
+    if note:
+        await repo.enqueue(
+            session,
+            "slack.thread_note",
+            {"task_id": task.id, "text": note},
+            lane=lane,
+            priority=task.priority,
+        )
+
+
+class Ingestor:
+    """Turns incoming comments into stored comments, classifications and tasks."""
+
+    def __init__(self, db: Database, triager: Triager, settings: Settings) -> None:
+        self.db = db
+        self.triager = triager
+        self.settings = settings
+        self.policy = DeadlinePolicy(settings.deadlines)
+
+    async def ingest(self, incoming: Incoming) -> IngestSummary:
+        return await self.ingest_many([incoming])
+
+    async def ingest_many(self, batch: Sequence[Incoming]) -> IngestSummary:
+        """Store, classify and open tasks for a batch, in one transaction."""
+        summary = IngestSummary(received=len(batch))
+        async with self.db.session() as session:
+            crisis = bool((await repo.get_state(session, CRISIS_STATE_KEY)).get("on"))
+            fresh: list[tuple[Incoming, CommentRow]] = []
+            for item in batch:
+                row, created = await self._store(session, item)
+                if created:
+                    summary.new += 1
+                    if item.is_from_page:
+                        summary.from_page += 1
+                    else:
+                        fresh.append((item, row))
+                elif (
+                    item.comment.text
+                    and row.text is not None
+                    and row.text != item.comment.text
+                    and not row.is_deleted
+                    and row.redacted_at is None
+                ):
+                    summary.edited += 1
+                    await self._apply_edit(session, row, item)
+                else:
+                    summary.duplicates += 1
+                if created and item.comment.parent_id:
+                    await self._note_reply_in_parent_thread(session, item)
+            if fresh:
+                summary.task_ids = await self._open_tasks(session, fresh, crisis=crisis)
+                summary.tasks = len(summary.task_ids)
+        return summary
+
+    async def _store(self, session: AsyncSession, item: Incoming) -> tuple[CommentRow, bool]:
+        comment = item.comment
+        page_id = post_id = None
+        if item.page is not None:
+            page = await repo.ensure_page(
+                session, item.page.platform, item.page.id, item.page.name, item.page.channel
+            )
+            page_id = page.id
+        if comment.post_id:
+            post = await repo.ensure_post(
+                session,
+                comment.platform,
+                comment.post_id,
+                page_id=page_id,
+                text=comment.post_text,
+                permalink=item.post_permalink,
+                created_time=item.post_created_time,
+            )
+            post_id = post.id
+        return await repo.insert_comment(
+            session,
+            platform=comment.platform,
+            external_id=comment.id,
+            page_id=page_id,
+            post_id=post_id,
+            parent_external_id=comment.parent_id,
+            text=comment.text,
+            author_id=comment.author_id,
+            author_name=comment.author_name,
+            created_time=comment.created_time,
+            permalink=comment.permalink,
+            is_from_page=item.is_from_page,
+            is_hidden=item.is_hidden,
+            first_seen_at=utcnow(),
+            updated_at=utcnow(),
+        )
+
+    async def _open_tasks(
+        self, session: AsyncSession, fresh: list[tuple[Incoming, CommentRow]], *, crisis: bool
+    ) -> list[int]:
+        lengths = [
+            await repo.count_thread_comments(
+                session, post_id=row.post_id, author_id=row.author_id, before_id=row.id
+            )
+            for _item, row in fresh
+        ]
+        assessments = self.triager.assess_many([item.comment for item, _ in fresh], thread_lengths=lengths)
+        crisis_channel = self.settings.slack.crisis_channel if crisis else ""
+        task_ids = []
+        for (item, row), assessment in zip(fresh, assessments, strict=True):
+            classification, reply = assessment.classification, assessment.reply
+            flags = classification.sorted_flags
+            session.add(
+                ClassificationRow(
+                    comment_id=row.id,
+                    category=classification.category.value,
+                    flags=",".join(flags),
+                    confidence=classification.confidence,
+                    language=classification.language,
+                    model_version=classification.model_version,
+                    decided_by="model",
+                    created_at=utcnow(),
+                )
+            )
+            received_at = row.created_time or row.first_seen_at
+            channel = item.page.channel if item.page else ""
+            task = TaskRow(
+                comment_id=row.id,
+                status=TaskStatus.OPEN.value,
+                category=classification.category.value,
+                flags=",".join(flags),
+                priority=task_priority(classification.category, classification.flags),
+                deadline_at=self.policy.deadline(classification.category, classification.flags, received_at),
+                suggested_reply=reply.text,
+                reply_note=reply.note or None,
+                slack_channel=channel or None,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            session.add(task)
+            await session.flush()
+            repo.audit(
+                session,
+                "model",
+                "task_created",
+                task_id=task.id,
+                comment_id=row.id,
+                category=task.category,
+                flags=flags,
+                model_version=classification.model_version,
+            )
+            if channel:
+                await queue_task_message(session, task, channel, crisis_channel=crisis_channel)
+            task_ids.append(task.id)
+        return task_ids
+
+    async def _apply_edit(self, session: AsyncSession, row: CommentRow, item: Incoming) -> None:
+        """An edited comment: new text, new classification, the open task follows."""
+        row.text, row.is_edited, row.updated_at = item.comment.text, True, utcnow()
+        task = await repo.task_for_comment(session, row.id)
+        repo.audit(session, "system", "comment_edited", task_id=task.id if task else None, comment_id=row.id)
+        if task is None or task.status != TaskStatus.OPEN.value:
+            return
+        post_text = row.post.text if row.post else item.comment.post_text
+        comment = replace(item.comment, post_text=post_text)
+        assessment = self.triager.assess(comment)
+        classification = assessment.classification
+        session.add(
+            ClassificationRow(
+                comment_id=row.id,
+                category=classification.category.value,
+                flags=",".join(classification.sorted_flags),
+                confidence=classification.confidence,
+                language=classification.language,
+                model_version=classification.model_version,
+                decided_by="model",
+                created_at=utcnow(),
+            )
+        )
+        task.category, task.flags = classification.category.value, ",".join(classification.sorted_flags)
+        task.priority = task_priority(classification.category, classification.flags)
+        task.suggested_reply, task.reply_note = assessment.reply.text, assessment.reply.note or None
+        await queue_task_update(
+            session, task, note="Kommentaren er endra. Ny tekst: " + item.comment.text[:500]
+        )
+
+    async def _note_reply_in_parent_thread(self, session: AsyncSession, item: Incoming) -> None:
+        parent = await repo.comment_by_external_id(
+            session, item.comment.platform, item.comment.parent_id or ""
+        )
+        if parent is None:
+            return
+        task = await repo.task_for_comment(session, parent.id)
+        if task is None:
+            return
+        who = "Sida" if item.is_from_page else (item.comment.author_name or "Nokon")
+        await queue_task_update(session, task, note=f"{who} svara i tråden: {item.comment.text[:500]}")
+
+    async def remove(self, platform: str, external_id: str) -> bool:
+        """The comment was removed on the platform: mark it and close its open task."""
+        async with self.db.session() as session:
+            row = await repo.comment_by_external_id(session, platform, external_id)
+            if row is None or row.is_deleted:
+                return False
+            row.is_deleted, row.updated_at = True, utcnow()
+            task = await repo.task_for_comment(session, row.id)
+            repo.audit(
+                session, "system", "comment_removed", task_id=task.id if task else None, comment_id=row.id
+            )
+            if task is not None and task.status == TaskStatus.OPEN.value:
+                task.status, task.handled_at = TaskStatus.CLOSED.value, datetime.now(UTC)
+                await queue_task_update(
+                    session, task, note="Kommentaren er sletta på plattforma. Oppgåva er lukka."
+                )
+            return True

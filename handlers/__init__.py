@@ -1,0 +1,1 @@
+"""Everything Slack: Bolt listeners and the Block Kit views they render."""

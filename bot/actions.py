@@ -235,3 +235,46 @@ class TaskService:
         task.status, task.handled_by, task.handled_at = status.value, actor, now
         task.first_response_at = task.first_response_at or now
 
+
+class AdminService:
+    """Switches that change how the whole bot behaves: crisis mode and pausing a page."""
+
+    def __init__(self, db: Database, roles: RoleChecker) -> None:
+        self.db = db
+        self.roles = roles
+
+    async def set_crisis(self, actor: str, on: bool) -> Outcome:
+        async with self.db.session() as session:
+            if not await self.roles.allowed(actor, Action.CRISIS):
+                repo.audit(session, actor, "denied", attempted=f"crisis_{'on' if on else 'off'}")
+                return _denied(Action.CRISIS)
+            current = bool((await repo.get_state(session, CRISIS_STATE_KEY)).get("on"))
+            if current == on:
+                return Outcome(True, f"Krisemodus var alt {'på' if on else 'av'}.")
+            await repo.set_state(
+                session, CRISIS_STATE_KEY, {"on": on, "by": actor, "at": utcnow().isoformat()}
+            )
+            repo.audit(session, actor, "crisis_on" if on else "crisis_off")
+            return Outcome(True, f"Krisemodus er no {'på' if on else 'av'}.", changed=True)
+
+    async def set_paused(self, actor: str, page_name_or_id: str, paused: bool, reason: str = "") -> Outcome:
+        from sqlalchemy import or_, select
+
+        from storage.models import Page
+
+        async with self.db.session() as session:
+            if not await self.roles.allowed(actor, Action.PAUSE):
+                repo.audit(session, actor, "denied", attempted="pause" if paused else "resume")
+                return _denied(Action.PAUSE)
+            page = (
+                await session.execute(
+                    select(Page).where(or_(Page.external_id == page_name_or_id, Page.name == page_name_or_id))
+                )
+            ).scalar_one_or_none()
+            if page is None:
+                return Outcome(False, f"Fann inga side som heiter «{page_name_or_id}».")
+            if page.paused == paused:
+                return Outcome(True, f"{page.name} var alt {'pausa' if paused else 'i gang'}.")
+            page.paused, page.paused_reason = paused, (reason or f"pausa av {actor}") if paused else None
+            repo.audit(session, actor, "page_paused" if paused else "page_resumed", page=page.external_id)
+            return Outcome(True, f"{page.name} er no {'pausa' if paused else 'i gang att'}.", changed=True)

@@ -8,7 +8,7 @@ import logging
 import signal
 from typing import Any
 
-from bot.actions import TaskService
+from bot.actions import AdminService, TaskService
 from bot.config import Settings
 from bot.deadlines import DeadlinePolicy
 from bot.http_server import build_web_app, serve
@@ -37,6 +37,7 @@ def build_services(settings: Settings, db: Database | None = None) -> Services:
         ingestor=Ingestor(db, triager, settings),
         roles=roles,
         tasks=TaskService(db, roles, triager, DeadlinePolicy(settings.deadlines)),
+        admin=AdminService(db, roles),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.actions import TaskService
+from bot.actions import AdminService, TaskService
 from bot.config import Settings
 from bot.ingest import Ingestor
 from bot.outbox import Handler
@@ -27,6 +27,7 @@ class Services:
     ingestor: Ingestor
     roles: RoleChecker
     tasks: TaskService
+    admin: AdminService
     wake_outbox: Callable[[], None] = lambda: None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,426 @@
+"""Text normalisation and feature extraction for the embedded classifier.
+
+Two kinds of features:
+- hashed sparse n-grams (characters 2-5 inside word boundaries, words 1-2) of the normalised text,
+  through sklearn's stateless HashingVectorizer, weighted by a stored IDF vector;
+- dense cue features: the rule detectors' verdicts (flags, contradiction with the post or a fact),
+  own-case vs general questions, rumour and sarcasm markers, emoji tone, shouting, and how the
+  comment's numbers and dates relate to the post's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+
+# --- emoji and emoticons -------------------------------------------------------------------------
+
+_POSITIVE_EMOJI = set(
+    "😀😃😄😁😊🙂😇🥰😍🤩😘😗😙😚☺🤗😻❤♥💕💖💗💓💞💘💝💙💚💛🧡💜🤍🤎👍👏🙌🎉🥳🎊🌟⭐✨💐🌹🌷🌸🌞🙏💪👌😎🏆🥇🫶💯"
+)
+_NEGATIVE_EMOJI = set("😡😠🤬😤👎😢😭😞😔😒😑😐🤦😖😩😫☹🙁😕😟💩🤮🤢😱😨😰🤡🖕💔😬😣😓🥵🥶😵")
+_SARCASM_EMOJI = set("🙄🤨🙃😏")
+_LAUGH_EMOJI = set("😂🤣😅😆😹")
+_EMOJI_RANGES = re.compile(
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u2190-\u21ff\u3030\u303d\u00a9\u00ae]"
+)
+_EMOJI_MODIFIERS = re.compile("[\ufe0f\ufe0e\u200d\U0001f3fb-\U0001f3ff]")
+_EMOTICONS = [
+    (re.compile(r"(?<!\w)(?:[:;=]-?[)D\]]+|<3+|\^_?\^)(?!\w)"), " \ue003 "),
+    (re.compile(r"(?<!\w)(?::'?-?[(\[]+|>:-?\(|:-?/(?!/))(?!\w)"), " \ue004 "),
+]
+_QUESTION_MARKS = str.maketrans({"؟": "?", "？": "?", "፧": "?", "¿": " "})
+_PLACEHOLDERS = str.maketrans(
+    {"\ue001": " URL ", "\ue002": " MENTION ", "\ue003": " EMOJI_POS ", "\ue004": " EMOJI_NEG "}
+)
+
+_URL = re.compile(r"(?i)\bhttps?://\S+|\bwww\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:no|com|org|net|eu|se|dk)(?:/\S*)?")
+_MENTION = re.compile(r"@[\w.]+(?:\s+[A-ZÆØÅ][\w-]+){0,2}")
+_REPEATS = re.compile(r"(\w)\1{2,}")
+_PUNCT_REPEATS = re.compile(r"([!?.])\1{2,}")
+_DIGITS = re.compile(r"\d")
+_WORD = re.compile(r"\w+")
+
+
+def emoji_token(char: str) -> str:
+    """The tone token for one emoji character."""
+    if char in _SARCASM_EMOJI:
+        return "EMOJI_SARC"
+    if char in _LAUGH_EMOJI:
+        return "EMOJI_LAUGH"
+    if char in _POSITIVE_EMOJI:
+        return "EMOJI_POS"
+    if char in _NEGATIVE_EMOJI:
+        return "EMOJI_NEG"
+    return "EMOJI_OTHER"
+
+
+def _replace_emoji(text: str) -> str:
+    text = _EMOJI_MODIFIERS.sub("", text)
+    return _EMOJI_RANGES.sub(lambda m: f" {emoji_token(m.group())} ", text)
+
+
+def normalize(text: str) -> str:
+    """Lowercased text with URLs, mentions, emoji and digits replaced by stable tokens.
+
+    Three or more repeated letters collapse to two ("heeeelt" -> "heelt"), runs of ! ? . to three,
+    and every digit becomes 0 so that "saksnr 24/3381" and "saksnr 25/1187" look alike.
+    """
+    text = unicodedata.normalize("NFC", text).translate(_QUESTION_MARKS)
+    text = _URL.sub(" \ue001 ", text)
+    text = _MENTION.sub(" \ue002 ", text)
+    for pattern, placeholder in _EMOTICONS:
+        text = pattern.sub(placeholder, text)
+    text = _replace_emoji(text.lower()).translate(_PLACEHOLDERS)
+    text = _REPEATS.sub(r"\1\1", text)
+    text = _PUNCT_REPEATS.sub(r"\1\1\1", text)
+    text = _DIGITS.sub("0", text)
+    return " ".join(text.split())
+
+
+# --- hashed n-grams ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HashingSpec:
+    """The parameters of the two hashing vectorisers; stored in the model's JSON."""
+
+    char_features: int = 2**18
+    word_features: int = 2**17
+    char_ngrams: tuple[int, int] = (2, 5)
+    word_ngrams: tuple[int, int] = (1, 2)
+
+    def to_dict(self) -> dict[str, object]:
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> HashingSpec:
+        def pair(value: object) -> tuple[int, int]:
+            first, second = value  # type: ignore[misc]
+            return int(first), int(second)
+
+        return cls(
+            char_features=int(data["char_features"]),  # type: ignore[arg-type]
+            word_features=int(data["word_features"]),  # type: ignore[arg-type]
+            char_ngrams=pair(data["char_ngrams"]),
+            word_ngrams=pair(data["word_ngrams"]),
+        )
+
+    @property
+    def n_features(self) -> int:
+        return self.char_features + self.word_features
+
+
+class TextHasher:
+    """Normalised text -> sparse counts of hashed char and word n-grams (stateless)."""
+
+    def __init__(self, spec: HashingSpec) -> None:
+        self.spec = spec
+        common = {"alternate_sign": False, "norm": None, "lowercase": False, "dtype": np.float32}
+        self._chars = HashingVectorizer(
+            analyzer="char_wb", ngram_range=spec.char_ngrams, n_features=spec.char_features, **common
+        )
+        self._words = HashingVectorizer(
+            analyzer="word",
+            ngram_range=spec.word_ngrams,
+            n_features=spec.word_features,
+            token_pattern=r"(?u)\b\w+\b|[?!]",
+            **common,
+        )
+
+    def counts(self, normalized: Sequence[str]) -> sparse.csr_matrix:
+        """Raw hashed counts, chars first, words after."""
+        texts = list(normalized)
+        return sparse.hstack([self._chars.transform(texts), self._words.transform(texts)], format="csr")
+
+
+def document_frequency(counts: sparse.csr_matrix) -> np.ndarray:
+    """How many rows have each hashed feature."""
+    binary = counts.copy()
+    binary.data[:] = 1
+    return np.asarray(binary.sum(axis=0)).ravel()
+
+
+def idf_weights(counts: sparse.csr_matrix) -> np.ndarray:
+    """Smoothed IDF as in sklearn's TfidfTransformer; features never seen get weight 0."""
+    df = document_frequency(counts)
+    n = counts.shape[0]
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    idf[df == 0] = 0.0
+    return idf.astype(np.float32)
+
+
+def weight_counts(counts: sparse.csr_matrix, idf: np.ndarray, spec: HashingSpec) -> sparse.csr_matrix:
+    """Sublinear TF times IDF, each block (chars, words) scaled to unit length."""
+    matrix = counts.astype(np.float32, copy=True)
+    matrix.data = 1.0 + np.log(matrix.data)
+    matrix = matrix.multiply(idf.reshape(1, -1)).tocsr()
+    is_char = np.zeros(spec.n_features, dtype=bool)
+    is_char[: spec.char_features] = True
+    squared = matrix.multiply(matrix)
+    char_norm = np.sqrt(np.asarray(squared[:, : spec.char_features].sum(axis=1)).ravel())
+    word_norm = np.sqrt(np.asarray(squared[:, spec.char_features :].sum(axis=1)).ravel())
+    char_norm[char_norm == 0] = 1.0
+    word_norm[word_norm == 0] = 1.0
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    cols_are_char = is_char[matrix.indices]
+    matrix.data /= np.where(cols_are_char, char_norm[rows], word_norm[rows]).astype(np.float32)
+    return matrix
+
+
+# --- dense cues ----------------------------------------------------------------------------------
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+_FIRST_PERSON = _rx(
+    r"\b(eg|jeg|je|æ|i|meg|mæ|me|vi|oss|min|mi|mitt|mine|vår|vårt|våre|my|we|our|us|mój|moja|moje|я|мій|моя|мою|мене|ich|mein|meine|jag|min)\b"
+)
+_CASE_NOUN = _rx(
+    r"\b(søknad\w*|søkna\w*|sak(en|a|snr|snummer|shandsam\w*|sbehandl\w*)?|saksnr\w*|klage\w*|klaga\w*|vedtak\w*|faktura\w*|"
+    r"rekning\w*|regning\w*|løyve\w*|tillatels\w*|dispensasjon\w*|fritak\w*|avslag\w*|innsyn|ref\.?\s?nr|"
+    r"referanse\w*|byggesøknad\w*|skjema\w*|application|appeal|complaint|permit|case|invoice|wniosek\w*|заяв\w*)\b"
+)
+_OWN_CASE = _rx(
+    r"\b(eg|jeg|vi|me|i|we)\s+(har\s+|hadde\s+|have\s+|had\s+)?(søkt|søkte|søkje|søke|sende|sendte|sendt|klaga|klagd|klaget|klagar|klager|"
+    r"levert|leverte|meldt|melde|meldte|venta|ventet|ringt|ringte|fekk|fikk|fått|applied|sent|reported|complained|"
+    r"ønskjer|ønsker|vil\s+klage|vil\s+søke|treng|trenger|need)\b"
+    r"|\b(kvifor|korfor|hvorfor|why)\s+(har|fekk|fikk|får|have|did)\s+(eg|jeg|vi|me|i|we)\s+(ikkje|ikke|ikkje|not|never)"
+    r"|\bhar\s+(ikkje|ikke)\s+(fått|høyrt|hørt)\s+(svar|noko|noe|stadfest\w*|bekreft\w*|tilbakemeld\w*|eit\s+pip|et\s+pip)"
+    r"|\b(klage|klagar|klager|klaga)\s+(på|over)\s+(vedtak\w*|avslag\w*|takst\w*|fakturaen|bota|boten|gebyr\w*)"
+    r"|\b(innsyn|saksnr\w*|saksnummer|ref\.?\s?nr\.?|gnr\.?|bnr\.?)\b"
+    r"|\b(korleis|koss|hvordan|how)\s+(klagar|klager|søkjer|søker|can|do)\s+(eg|jeg|vi|me|i|we)\b"
+    r"|\bkan\s+(eg|jeg|vi|me)\s+få\b"
+    r"|\b(min|mi|mitt|mine|vår|vårt|våre|my|our)\s+(søknad\w*|sak|saka|saken|klage\w*|faktura\w*|rekning\w*|regning\w*|"
+    r"vedtak\w*|application|case|appeal|invoice|bill)\b"
+    r"|\b(haven'?t|have not|has not|hasn'?t)\s+(heard|got|received)\b"
+)
+_REQUEST = _rx(
+    r"\bkan\s+(de|dykk|dere|kommunen|nokon|noen|nokre|nokon\s+frå\s+kommunen|nokon\s+av\s+dykk|noen\s+fra\s+kommunen)\s+"
+    r"(sjekke|sjå|se|kome|komme|sende|fikse|ordne|rette|hjelpe|ringe|hente|setje|sette|strø|brøyte|måke|reparere|"
+    r"skifte|følgje|følge|ta|gje|gi|svare|undersøke|undersøkje|vurdere|fjerne|rydde|teste|kontrollere)\b"
+    r"|\b(can|could)\s+(you|someone|somebody|the\s+municipality)\s+(please\s+)?(check|come|send|fix|look|help|call|remove)\b"
+    r"|\b(send|kom|kjem|sjekk)\s+(nokon|noen|bil|strøbil|brøytebil|folk)\b"
+)
+_ADDRESS = re.compile(
+    r"\b[A-ZÆØÅ][a-zæøå]+(vegen|veien|vei|veg|gata|gate|gutu|bakken|haugen|lia|neset|stranda|vågen|tunet|"
+    r"jordet|kleiva|heia|åsen|myra|plassen|ringen|svingen|alléen|allé|kroken|krokane)\s+\d+\w?\b"
+    r"|\b(nr\.?|nummer)\s+\d+\b"
+)
+_PERSONAL = _rx(
+    r"\b(sonen|sønnen|guten|dotter|dottera|datteren|jenta|barnet|ungen|ungane|mor|far|bestemor|bestefar|"
+    r"mannen|kona|naboen)\s+(mi|min|mitt|vår|vårt)\b|\b(min|mi|my)\s+(son|sønn|dotter|datter|mor|far|mother|father|son|daughter|child)\b"
+)
+_QUESTION_WORD_START = _rx(
+    r"^\W*(kva|ka|hva|kor|kvar|hvor|når|korleis|koss|hvordan|kvifor|korfor|hvorfor|kven|kem|hvem|kan|er|blir|"
+    r"gjeld|gjelder|skal|må|får|finst|fins|finnes|nokon|noen|veit|vet|what|when|where|how|why|who|is|are|can|do|does|will|"
+    r"czy|gdzie|kiedy|jak|чи|де|коли|як|wann|wo|wie|gibt|kann|ist|när|var|hur|kan|هل|أين|متى|كيف|ma|maxaa|goorma|xagee)\b"
+)
+_RUMOUR = _rx(
+    r"\b(har\s+høyrt|har\s+hørt|høyrde|hørte|høyrt\s+at|hørt\s+at|visstnok|vissnok|visst\s+nok|skal\s+visst|etter\s+det\s+eg\s+veit|"
+    r"sa\s+dei|sa\s+de|sa\s+han|sa\s+ho|sier\s+de|seier\s+dei|folk\s+seier|folk\s+sier|alle\s+seier|alle\s+sier|rykte\w*|"
+    r"stod\s+i\s+avisa|sto\s+i\s+avisa|sto\s+i\s+avisen|står\s+i\s+avisa|på\s+radioen|på\s+butikken|på\s+facebook|"
+    r"har\s+det\s+frå|har\s+det\s+fra|veit\s+jo\s+alle|vet\s+jo\s+alle|det\s+veit\s+alle|det\s+vet\s+alle|"
+    r"jobbar\s+på|jobber\s+på|kjenner\s+ein|kjenner\s+en|kjenner\s+noen|las\s+det|leste\s+det|heard|apparently|rumou?r\w*)\b"
+)
+_ASSERT_JO = _rx(
+    r"\b(er|var|har|blir|vart|ble|går|gjekk|gikk|skal|kjem|kommer|gjeld|gjelder|kostar|koster|stenger|stengjer|"
+    r"opnar|åpner|stengde|stengte|startar|starter|slutta|sluttet|får|må|ligg|ligger|eig|eier|står)\s+jo\b"
+    r"|\bdet\s+er\s+(ikkje|ikke)\s+\w+\s*,?\s+(men|det\s+er)\b|,\s*(ikkje|ikke|not)\s+[\w.]+\s*[.!]*$"
+    r"|\b(stemmer|stemmer\s+jo)\s+(ikkje|ikke)\b|\b(feil|misvisande|misvisende|løgn|usant|wrong|incorrect|not\s+true)\b"
+    r"|\bsjekk\s+(yr|fakta|nettsida|nettsiden)\b|\bfør\s+de?\s+skriv\w*\b"
+)
+_SARCASM = _rx(
+    r"takk\s+for\s+(ingenting|ingen\s+ting|det\s+du)|thanks\s+for\s+nothing|\b(flott|fint|supert|super|strålande|strålende|"
+    r"fantastisk|bra\s+jobba|bra\s+jobbet|godt\s+jobba|heilt\s+topp|helt\s+topp|imponerande|imponerende|gratulerer|great|nice|"
+    r"genialt|genial|smart)\s*(\.\.+|…|!*\s*EMOJI_SARC)|\b(typisk|som\s+vanleg|som\s+vanlig|as\s+usual|klassisk|nok\s+ein\s+gong|"
+    r"nok\s+en\s+gang|igjen\s+og\s+igjen|kven\s+hadde\s+trudd|hvem\s+skulle\s+trodd)\b"
+)
+_THANKS = _rx(
+    r"\b(takk|tusen\s+takk|takke|thanks|thank|dziękuję|dzięki|дякую|спасибі|спасибо|danke|tack|ačiū|mahadsanid|"
+    r"kiitos|merci|gracias|bra\s+jobba|bra\s+jobbet|godt\s+jobba|godt\s+jobbet|well\s+done|great\s+job|good\s+job|heia|kudos)\b"
+    r"|شكرا"
+)
+_NEGATION = _rx(r"\b(ikkje|ikke|ikkje|aldri|ingen|inga|ingenting|not|never|no|nie|не|nicht|inte|nei)\b")
+_WEEKDAY_MONTH = _rx(
+    r"\b(måndag|mandag|tysdag|tirsdag|onsdag|torsdag|fredag|laurdag|lørdag|sundag|søndag|januar|februar|mars|april|"
+    r"mai|juni|juli|august|september|oktober|november|desember|jan|feb|mar|apr|jun|jul|aug|sep|sept|okt|nov|des|"
+    r"veke|uke|week|monday|tuesday|wednesday|thursday|friday|saturday|sunday|i\s+dag|i\s+morgon|i\s+morgen|i\s+går|"
+    r"i\s+kveld|i\s+natt|jul|påske|påska|sommar|sommer|haust|høst|vinter|vår)\b"
+)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)?")
+_STOPWORDS = frozenset(
+    "og i på er det som til av for med at den ein en eit et ikkje ikke eg jeg de dei dere dykk me vi han ho hun "
+    "har var kan skal vil så om frå fra men no nå då da her der ja nei berre bare også òg au jo sin si sitt sine "
+    "the a an and or of to in on is are be it this that".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSignals:
+    """What the rule detectors said about one comment, as the feature builder needs it."""
+
+    flags: frozenset[str] = frozenset()
+    contradiction: bool = False
+    contradiction_is_question: bool = False
+    matter: bool = False
+    fact: bool = False
+
+
+CUE_NAMES: tuple[str, ...] = (
+    "length",
+    "words",
+    "caps_ratio",
+    "shout_words",
+    "question_marks",
+    "exclamations",
+    "ends_with_question",
+    "emoji_pos",
+    "emoji_neg",
+    "emoji_sarc",
+    "emoji_laugh",
+    "emoji_only",
+    "url",
+    "mention",
+    "first_person",
+    "case_noun",
+    "own_case",
+    "own_case_question",
+    "request",
+    "address",
+    "personal_relation",
+    "general_question",
+    "general_question_no_self",
+    "rumour",
+    "assert_jo",
+    "sarcasm",
+    "thanks",
+    "negations",
+    "numbers",
+    "numbers_not_in_post",
+    "numbers_in_post",
+    "dates_not_in_post",
+    "post_overlap",
+    "post_has_numbers",
+    "contradiction",
+    "contradiction_question",
+    "contradiction_assert",
+    "flag_political",
+    "flag_personal_data",
+    "flag_abusive",
+    "flag_urgent",
+    "matter",
+    "fact",
+    "no_letters",
+    "bias",
+)
+N_CUES = len(CUE_NAMES)
+
+
+def _capped(count: int, cap: int = 3) -> float:
+    return min(count, cap) / cap
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOPWORDS and not w.isdigit()}
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", ".").replace(":", ".") for n in _NUMBER.findall(text)}
+
+
+def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -> list[float]:
+    """The dense cue features of one comment, in CUE_NAMES order (values roughly in 0..1)."""
+    letters = [c for c in text if c.isalpha()]
+    upper = sum(c.isupper() for c in letters)
+    caps_ratio = upper / len(letters) if len(letters) >= 4 else 0.0
+    words = _WORD.findall(text)
+    shout = sum(1 for w in words if len(w) >= 3 and w.isupper() and w.isalpha())
+    tokens = normalized.split()
+    emoji_pos = tokens.count("EMOJI_POS")
+    emoji_neg = tokens.count("EMOJI_NEG")
+    emoji_sarc = tokens.count("EMOJI_SARC")
+    emoji_laugh = tokens.count("EMOJI_LAUGH")
+    emoji_any = sum(1 for t in tokens if t.startswith("EMOJI_"))
+    non_emoji_words = [t for t in tokens if not t.startswith("EMOJI_") and any(c.isalpha() for c in t)]
+    stripped = text.strip()
+    question = "?" in normalized
+    first_person = bool(_FIRST_PERSON.search(text))
+    own_case = bool(_OWN_CASE.search(text))
+    case_noun = bool(_CASE_NOUN.search(text))
+    request = bool(_REQUEST.search(text))
+    general_question = question and bool(_QUESTION_WORD_START.search(normalized))
+    comment_numbers = _numbers(text)
+    post_numbers = _numbers(post_text)
+    outside = comment_numbers - post_numbers
+    comment_dates = {m.group().lower() for m in _WEEKDAY_MONTH.finditer(text)}
+    post_dates = {m.group().lower() for m in _WEEKDAY_MONTH.finditer(post_text)}
+    comment_words = _content_words(text)
+    post_words = _content_words(post_text)
+    overlap = len(comment_words & post_words) / len(comment_words) if comment_words and post_words else 0.0
+    flags = rules.flags
+    values = [
+        min(math.log1p(len(text)) / 6.0, 1.5),
+        min(math.log1p(len(words)) / 4.0, 1.5),
+        caps_ratio,
+        _capped(shout),
+        _capped(normalized.count("?")),
+        _capped(normalized.count("!")),
+        float(stripped.endswith("?") or stripped.rstrip("!. ").endswith("?")),
+        _capped(emoji_pos),
+        _capped(emoji_neg),
+        _capped(emoji_sarc, 2),
+        _capped(emoji_laugh, 2),
+        float(emoji_any > 0 and not non_emoji_words),
+        float("URL" in tokens),
+        float("MENTION" in tokens),
+        float(first_person),
+        float(case_noun),
+        float(own_case),
+        float(own_case and question),
+        float(request),
+        float(bool(_ADDRESS.search(text))),
+        float(bool(_PERSONAL.search(text))),
+        float(general_question),
+        float(general_question and not first_person and not own_case),
+        float(bool(_RUMOUR.search(text))),
+        float(bool(_ASSERT_JO.search(text))),
+        float(bool(_SARCASM.search(text)) or (emoji_sarc > 0 and bool(_THANKS.search(text)))),
+        float(bool(_THANKS.search(text))),
+        _capped(len(_NEGATION.findall(text))),
+        _capped(len(comment_numbers)),
+        float(bool(outside) and bool(post_numbers)),
+        float(bool(comment_numbers & post_numbers)),
+        float(bool(comment_dates - post_dates) and bool(post_text)),
+        overlap,
+        float(bool(post_numbers)),
+        float(rules.contradiction),
+        float(rules.contradiction and rules.contradiction_is_question),
+        float(rules.contradiction and not rules.contradiction_is_question),
+        float("political" in flags),
+        float("personal_data" in flags),
+        float("abusive" in flags),
+        float("urgent" in flags),
+        float(rules.matter),
+        float(rules.fact),
+        float(not letters),
+        1.0,
+    ]
+    return values
+
+
+def cue_matrix(
+    texts: Sequence[str], posts: Sequence[str], normalized: Sequence[str], rules: Sequence[RuleSignals]
+) -> np.ndarray:
+    """Dense cues for many comments: shape (n, N_CUES), float32."""
+    rows = [cue_vector(t, p, n, r) for t, p, n, r in zip(texts, posts, normalized, rules, strict=True)]
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), N_CUES)

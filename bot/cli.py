@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
@@ -118,6 +117,101 @@ def train(
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
 
 
+@main.command()
+@config_option
+@reports_errors
+def run(config_path: str | None) -> None:
+    """Run the bot: Slack app, HTTP server (webhooks, health, metrics), outbox and scheduler."""
+    import os
+
+    from bot.app import run_bot
+
+    os.environ.setdefault("KOMMENTARVAKT_LOG_FORMAT", "json")
+    run_async(run_bot(settings_from(config_path, required=True)))
+
+
+@main.command()
+@click.option(
+    "--backfill-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Also fetch comments from the last N days, not only since the last sync.",
+)
+@click.option("--no-slack", is_flag=True, help="Store and classify only; post the tasks to Slack later.")
+@config_option
+@reports_errors
+def sync(backfill_days: int | None, no_slack: bool, config_path: str | None) -> None:
+    """One ingest pass over every configured page; prints a summary and exits."""
+    from bot.commands.sync import run_sync
+
+    summary = run_async(
+        run_sync(settings_from(config_path, required=True), backfill_days, post_to_slack=not no_slack)
+    )
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    if summary.get("failed_pages"):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--send", is_flag=True, help="Send the digest to Slack instead of printing it.")
+@click.option("--print", "print_", is_flag=True, help="Print the digest in the terminal (the default).")
+@config_option
+@reports_errors
+def digest(send: bool, print_: bool, config_path: str | None) -> None:
+    """Print (or send to Slack) the overdue digest."""
+    from bot.commands.followup import run_digest
+
+    click.echo(run_async(run_digest(settings_from(config_path), send=send)))
+
+
+@main.command()
+@config_option
+@reports_errors
+def purge(config_path: str | None) -> None:
+    """Apply the retention policy: delete comment text and author data of old closed tasks."""
+    from bot.commands.followup import run_purge
+
+    click.echo(json.dumps(run_async(run_purge(settings_from(config_path))), ensure_ascii=False))
+
+
+@main.command()
+@click.option("--author-id", required=True, help="The platform's id of the person whose data is erased.")
+@click.option(
+    "--platform",
+    type=click.Choice(["facebook", "instagram", "file"]),
+    default=None,
+    help="Only on this platform (default: all).",
+)
+@config_option
+@reports_errors
+def erase(author_id: str, platform: str | None, config_path: str | None) -> None:
+    """Erase a data subject's comments and name (right to erasure)."""
+    from bot.commands.followup import run_erase
+
+    click.echo(
+        json.dumps(run_async(run_erase(settings_from(config_path), author_id, platform)), ensure_ascii=False)
+    )
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command(name="export")
+@click.option("--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option(
+    "--format", "output_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@config_option
+@reports_errors
+def audit_export(since: Any, output_format: str, config_path: str | None) -> None:
+    """Export audit events since a date (documentation duty, transparency log of hidden comments)."""
+    from bot.commands.followup import run_audit_export
+
+    run_async(run_audit_export(settings_from(config_path), since.date(), output_format, sys.stdout))
+
+
 @main.group()
 def db() -> None:
     """Database maintenance."""
@@ -140,6 +234,3 @@ def _safe_url(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
-
-def _logging_quiet() -> None:
-    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

@@ -70,10 +70,23 @@ def read_raw_records(name: str, stream: TextIO) -> Iterator[tuple[int, dict[str,
 
 
 def _csv_records(name: str, text: str) -> Iterator[tuple[int, dict[str, Any] | InputError]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "text" not in reader.fieldnames:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames
+    except csv.Error as error:
+        raise InputError(f"{name}: not a readable CSV header row ({error})") from None
+    if not header or "text" not in header:
         raise InputError(f"{name}: CSV input needs a header row with a 'text' column")
-    for number, row in enumerate(reader, start=1):
+    number = 0
+    while True:
+        number += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield number, InputError(f"not valid CSV ({error})", number)
+            return  # the reader cannot resynchronise after a broken record
         if None in row:
             yield number, InputError("more fields than the header row has", number)
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import socket
@@ -91,7 +92,10 @@ class DatabaseFactory:
         async def run() -> None:
             url = make_url(base)
             connection = await asyncpg.connect(
-                host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                host=url.host,
+                port=url.port or 5432,
+                user=url.username,
+                password=url.password,
                 database=url.database,
             )
             try:
@@ -106,10 +110,8 @@ class DatabaseFactory:
         if base is None:
             return
         for name in reversed(self._pg_created):
-            try:
+            with contextlib.suppress(Exception):  # cleanup is best effort
                 self._admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except Exception:  # cleanup is best effort
-                pass
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ def test_page_without_channel_is_reported(tmp_path: Path) -> None:
 
 def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="line 2"):
-        load_settings(write(tmp_path, '[slack]\nmode = \n'))
+        load_settings(write(tmp_path, "[slack]\nmode = \n"))
 
 
 def test_missing_secret_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,8 +29,18 @@ async def test_migrations_create_every_table(db: Database) -> None:
     async with db.engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert {
-        "pages", "posts", "comments", "classifications", "tasks", "audit_events", "outbox", "inbox",
-        "sync_state", "job_runs", "app_state", "alembic_version",
+        "pages",
+        "posts",
+        "comments",
+        "classifications",
+        "tasks",
+        "audit_events",
+        "outbox",
+        "inbox",
+        "sync_state",
+        "job_runs",
+        "app_state",
+        "alembic_version",
     } <= tables
 
 
@@ -84,8 +94,12 @@ async def test_same_external_id_on_another_platform_is_another_comment(db: Datab
 
 async def test_enqueue_with_dedupe_key_queues_once(db: Database) -> None:
     async with db.session() as session:
-        assert await repo.enqueue(session, "slack.post_task", {"task_id": 1}, lane="slack:C1", dedupe_key="k1")
-        assert not await repo.enqueue(session, "slack.post_task", {"task_id": 1}, lane="slack:C1", dedupe_key="k1")
+        assert await repo.enqueue(
+            session, "slack.post_task", {"task_id": 1}, lane="slack:C1", dedupe_key="k1"
+        )
+        assert not await repo.enqueue(
+            session, "slack.post_task", {"task_id": 1}, lane="slack:C1", dedupe_key="k1"
+        )
     async with db.session() as session:
         assert (await session.execute(select(func.count(OutboxMessage.id)))).scalar_one() == 1
 

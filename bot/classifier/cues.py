@@ -27,7 +27,8 @@ NOT_PHRASES = frozenset({"person.first_names", "person.ambiguous_first_names", "
 # Masked words ("f*en") are only read as abusive words.
 MASKED_LABEL_PREFIX = "abusive."
 
-_TOKEN = re.compile(r"[\w*@$]+(?:['’][\w]+)*")
+# Stars only inside a word ("f*en", "id**t"): "*viktig*" is the word "viktig".
+_TOKEN = re.compile(r"[\w@$]+(?:\*+[\w@$]+)*(?:['’][\w]+)*")
 _FOLD_MAP = {
     "å": "a",
     "ø": "o",
@@ -382,6 +383,15 @@ def _phrase_lists(cues: Mapping[str, Any], sections: Sequence[str]) -> Iterable[
 def find(text: str) -> tuple[Hit, ...]:
     """Every cue phrase in `text` (cached per text)."""
     return tuple(lexicon().find(tokenize(text)))
+
+
+@lru_cache(maxsize=1024)
+def find_by_label(text: str) -> Mapping[str, tuple[Hit, ...]]:
+    """The cue phrases in `text` grouped by list ("urgent.hazards": (...)), cached per text."""
+    grouped: dict[str, list[Hit]] = {}
+    for hit in find(text):
+        grouped.setdefault(hit.label, []).append(hit)
+    return {label: tuple(found) for label, found in grouped.items()}
 
 
 def words_in(values: Iterable[str]) -> frozenset[str]:

@@ -41,6 +41,20 @@ def _no_real_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+# Empties every table but alembic_version, waiting at most a few seconds for locks.
+EMPTY_ALL_TABLES = """
+SET lock_timeout = '5s';
+DO $$ DECLARE tables text;
+BEGIN
+  SELECT string_agg(format('%I', tablename), ', ') INTO tables
+  FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version';
+  IF tables IS NOT NULL THEN
+    EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY CASCADE';
+  END IF;
+END $$;
+"""
+
+
 def in_thread(function, *args):  # type: ignore[no-untyped-def]
     """Run blocking set-up (which may start its own event loop) outside the test's loop."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -48,13 +62,14 @@ def in_thread(function, *args):  # type: ignore[no-untyped-def]
 
 
 class DatabaseFactory:
-    """Hands out empty, migrated databases quickly by copying a migrated template."""
+    """Hands out empty, migrated databases: SQLite files copied from a template, PostgreSQL emptied."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self._sqlite_template: Path | None = None
         self._pg_template: str | None = None
         self._pg_created: list[str] = []
+        self._pg_work: str | None = None
 
     def sqlite_url(self) -> str:
         if self._sqlite_template is None:
@@ -65,6 +80,7 @@ class DatabaseFactory:
         return f"sqlite+aiosqlite:///{target}"
 
     def postgres_url(self) -> str:
+        """An empty, migrated PostgreSQL database: the session's one, emptied (much faster than a new one)."""
         base = postgres_url()
         if base is None:
             pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (set by .ci/run)")
@@ -73,10 +89,16 @@ class DatabaseFactory:
             self._admin(base, f'CREATE DATABASE "{self._pg_template}"')
             self._pg_created.append(self._pg_template)
             in_thread(upgrade, self._with_db(base, self._pg_template))
-        name = f"kv_{uuid.uuid4().hex[:12]}"
-        self._admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{self._pg_template}"')
-        self._pg_created.append(name)
-        return self._with_db(base, name)
+        if self._pg_work is not None:
+            try:
+                self._admin(self._with_db(base, self._pg_work), EMPTY_ALL_TABLES)
+                return self._with_db(base, self._pg_work)
+            except Exception:  # something still holds a lock: start a new database instead
+                pass
+        self._pg_work = f"kv_{uuid.uuid4().hex[:12]}"
+        self._admin(base, f'CREATE DATABASE "{self._pg_work}" TEMPLATE "{self._pg_template}"')
+        self._pg_created.append(self._pg_work)
+        return self._with_db(base, self._pg_work)
 
     def url(self, backend: str) -> str:
         return self.sqlite_url() if backend == "sqlite" else self.postgres_url()

@@ -57,8 +57,23 @@ def build_outbox_worker(services: Services, components: list[Component]) -> Outb
     handlers: dict[str, Any] = {}
     for component in components:
         handlers.update(component.outbox_handlers())
+    hooks = [hook for component in components if (hook := getattr(component, "on_outbox_failure", None))]
+
+    async def on_failure(message: Any, reason: str) -> None:
+        for hook in hooks:
+            try:
+                await hook(message, reason)
+            except Exception:
+                log.exception("failure hook for outbox #%s failed", message.id)
+
     interval = 1.0 / services.settings.slack.messages_per_second
-    worker = OutboxWorker(services.db, handlers, paces=[LanePace("slack:", interval)])
+    worker = OutboxWorker(
+        services.db,
+        handlers,
+        paces=[LanePace("slack:", interval)],
+        max_attempts=max(8, services.settings.forwarding.max_attempts),
+        on_failure=on_failure,
+    )
     services.wake_outbox = worker.wake
     return worker
 

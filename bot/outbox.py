@@ -98,7 +98,7 @@ class OutboxWorker:
         except RetryLater as signal:
             log.warning("outbox %s #%s: waiting %.1fs: %s", message.kind, message.id, signal.delay_s, signal)
             async with self.db.session() as session:
-                await queue.reschedule(
+                status = await queue.reschedule(
                     session,
                     message.id,
                     delay_s=signal.delay_s,
@@ -106,6 +106,8 @@ class OutboxWorker:
                     max_attempts=self.max_attempts if signal.count_attempt else 10**9,
                     count_attempt=signal.count_attempt,
                 )
+            if status == "failed" and self.on_failure:
+                await self.on_failure(message, str(signal))
             self._lane_ready_at[message.lane] = loop.time() + signal.delay_s
             return
         except PermanentFailure as error:

@@ -15,16 +15,21 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from bot.domain import Fact, PoliticalMatter
+
 # --- emoji and emoticons -------------------------------------------------------------------------
 
 _POSITIVE_EMOJI = set(
-    "😀😃😄😁😊🙂😇🥰😍🤩😘😗😙😚☺🤗😻❤♥💕💖💗💓💞💘💝💙💚💛🧡💜🤍🤎👍👏🙌🎉🥳🎊🌟⭐✨💐🌹🌷🌸🌞🙏💪👌😎🏆🥇🫶💯"
+    "😀😃😄😁😊🙂😇🥰😍🤩😘😗😙😚☺🤗😻❤♥💕💖💗💓💞💘💝💙💚💛🧡💜🤍🤎👏🙌🎉🥳🎊🌟⭐✨💐🌹🌷🌸🌞💪😎🏆🥇🫶💯"
 )
+_ACK_EMOJI = set("👍👌🙏🤝✅☑✔🆗")  # acknowledgement or prayer: no clear tone on their own
 _NEGATIVE_EMOJI = set("😡😠🤬😤👎😢😭😞😔😒😑😐🤦😖😩😫☹🙁😕😟💩🤮🤢😱😨😰🤡🖕💔😬😣😓🥵🥶😵")
 _SARCASM_EMOJI = set("🙄🤨🙃😏")
 _LAUGH_EMOJI = set("😂🤣😅😆😹")
@@ -41,7 +46,9 @@ _PLACEHOLDERS = str.maketrans(
     {"\ue001": " URL ", "\ue002": " MENTION ", "\ue003": " EMOJI_POS ", "\ue004": " EMOJI_NEG "}
 )
 
-_URL = re.compile(r"(?i)\bhttps?://\S+|\bwww\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:no|com|org|net|eu|se|dk)(?:/\S*)?")
+_URL = re.compile(
+    r"(?i)\bhttps?://\S+|\bwww\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:no|com|org|net|eu|se|dk)(?:/\S*)?"
+)
 _MENTION = re.compile(r"@[\w.]+(?:\s+[A-ZÆØÅ][\w-]+){0,2}")
 _REPEATS = re.compile(r"(\w)\1{2,}")
 _PUNCT_REPEATS = re.compile(r"([!?.])\1{2,}")
@@ -57,6 +64,8 @@ def emoji_token(char: str) -> str:
         return "EMOJI_LAUGH"
     if char in _POSITIVE_EMOJI:
         return "EMOJI_POS"
+    if char in _ACK_EMOJI:
+        return "EMOJI_ACK"
     if char in _NEGATIVE_EMOJI:
         return "EMOJI_NEG"
     return "EMOJI_OTHER"
@@ -98,7 +107,9 @@ class HashingSpec:
     word_ngrams: tuple[int, int] = (1, 2)
 
     def to_dict(self) -> dict[str, object]:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> HashingSpec:
@@ -158,42 +169,47 @@ def idf_weights(counts: sparse.csr_matrix) -> np.ndarray:
 
 
 def weight_counts(counts: sparse.csr_matrix, idf: np.ndarray, spec: HashingSpec) -> sparse.csr_matrix:
-    """Sublinear TF times IDF, each block (chars, words) scaled to unit length."""
-    matrix = counts.astype(np.float32, copy=True)
-    matrix.data = 1.0 + np.log(matrix.data)
-    matrix = matrix.multiply(idf.reshape(1, -1)).tocsr()
-    is_char = np.zeros(spec.n_features, dtype=bool)
-    is_char[: spec.char_features] = True
-    squared = matrix.multiply(matrix)
-    char_norm = np.sqrt(np.asarray(squared[:, : spec.char_features].sum(axis=1)).ravel())
-    word_norm = np.sqrt(np.asarray(squared[:, spec.char_features :].sum(axis=1)).ravel())
-    char_norm[char_norm == 0] = 1.0
-    word_norm[word_norm == 0] = 1.0
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    cols_are_char = is_char[matrix.indices]
-    matrix.data /= np.where(cols_are_char, char_norm[rows], word_norm[rows]).astype(np.float32)
-    return matrix
+    """Sublinear TF times IDF, each block (chars, words) scaled to unit length.
+
+    Works on the CSR arrays directly: scipy's generic sparse operations cost more than the arithmetic
+    when a single comment is classified."""
+    counts = counts.tocsr()
+    indices, indptr = counts.indices, counts.indptr
+    data = (1.0 + np.log(counts.data.astype(np.float64))) * idf[indices]
+    n_rows = counts.shape[0]
+    rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+    is_char = indices < spec.char_features
+    squared = data * data
+    char_norm = np.sqrt(np.bincount(rows[is_char], weights=squared[is_char], minlength=n_rows))
+    word_norm = np.sqrt(np.bincount(rows[~is_char], weights=squared[~is_char], minlength=n_rows))
+    norm = np.where(is_char, char_norm[rows], word_norm[rows])
+    norm[norm == 0] = 1.0
+    weighted = (data / norm).astype(np.float32)
+    return sparse.csr_matrix((weighted, indices.copy(), indptr.copy()), shape=counts.shape)
 
 
 # --- dense cues ----------------------------------------------------------------------------------
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+    """Cue patterns are written in lower case and run on lowercased text (much faster than IGNORECASE)."""
+    return re.compile(pattern)
 
 
 _FIRST_PERSON = _rx(
-    r"\b(eg|jeg|je|æ|i|meg|mæ|me|vi|oss|min|mi|mitt|mine|vår|vårt|våre|my|we|our|us|mój|moja|moje|я|мій|моя|мою|мене|ich|mein|meine|jag|min)\b"
+    r"\b(eg|jeg|je|æ|i|meg|mæ|me|vi|oss|min|mi|mitt|mine|vår|vårt|våre|my|we|our|us|mój|moja|moje|mojego|nasz\w*|"
+    r"я|мій|моя|мою|мене|ми|нас|наш\w*|ich|mein\w*|wir|uns|unser\w*|jag|mitt|waxaan|aniga|annaga|mano|aš|mes|أنا|نحن)\b"
 )
 _CASE_NOUN = _rx(
     r"\b(søknad\w*|søkna\w*|sak(en|a|snr|snummer|shandsam\w*|sbehandl\w*)?|saksnr\w*|klage\w*|klaga\w*|vedtak\w*|faktura\w*|"
     r"rekning\w*|regning\w*|løyve\w*|tillatels\w*|dispensasjon\w*|fritak\w*|avslag\w*|innsyn|ref\.?\s?nr|"
-    r"referanse\w*|byggesøknad\w*|skjema\w*|application|appeal|complaint|permit|case|invoice|wniosek\w*|заяв\w*)\b"
+    r"referanse\w*|byggesøknad\w*|skjema\w*|application|appeal|complaint|permit|case|invoice|wnios\w*|faktur\w*|"
+    r"заяв\w*|рахун\w*|antrag\w*|rechnung\w*|ansökan|prašym\w*|codsi\w*|طلب\w*)\b"
 )
 _OWN_CASE = _rx(
-    r"\b(eg|jeg|vi|me|i|we)\s+(har\s+|hadde\s+|have\s+|had\s+)?(søkt|søkte|søkje|søke|sende|sendte|sendt|klaga|klagd|klaget|klagar|klager|"
+    r"\b(eg|jeg|vi|me|i|we)\s+(har\s+|hadde\s+|have\s+|had\s+)?(søkt|søkte|sende|sendte|sendt|klaga|klagd|klaget|klagar|klager|"
     r"levert|leverte|meldt|melde|meldte|venta|ventet|ringt|ringte|fekk|fikk|fått|applied|sent|reported|complained|"
-    r"ønskjer|ønsker|vil\s+klage|vil\s+søke|treng|trenger|need)\b"
+    r"ønskjer|ønsker|vil\s+klage|treng|trenger|need)\b"
     r"|\b(kvifor|korfor|hvorfor|why)\s+(har|fekk|fikk|får|have|did)\s+(eg|jeg|vi|me|i|we)\s+(ikkje|ikke|ikkje|not|never)"
     r"|\bhar\s+(ikkje|ikke)\s+(fått|høyrt|hørt)\s+(svar|noko|noe|stadfest\w*|bekreft\w*|tilbakemeld\w*|eit\s+pip|et\s+pip)"
     r"|\b(klage|klagar|klager|klaga)\s+(på|over)\s+(vedtak\w*|avslag\w*|takst\w*|fakturaen|bota|boten|gebyr\w*)"
@@ -210,6 +226,8 @@ _REQUEST = _rx(
     r"skifte|følgje|følge|ta|gje|gi|svare|undersøke|undersøkje|vurdere|fjerne|rydde|teste|kontrollere)\b"
     r"|\b(can|could)\s+(you|someone|somebody|the\s+municipality)\s+(please\s+)?(check|come|send|fix|look|help|call|remove)\b"
     r"|\b(send|kom|kjem|sjekk)\s+(nokon|noen|bil|strøbil|brøytebil|folk)\b"
+    r"|\b(proszę|prosimy|прошу|просимо|просим|bitte|please|pls|fadlan|vänligen|snälla|prašau|prašome)\b"
+    r"|(أرجو|الرجاء|من فضلك)"
 )
 _ADDRESS = re.compile(
     r"\b[A-ZÆØÅ][a-zæøå]+(vegen|veien|vei|veg|gata|gate|gutu|bakken|haugen|lia|neset|stranda|vågen|tunet|"
@@ -218,7 +236,10 @@ _ADDRESS = re.compile(
 )
 _PERSONAL = _rx(
     r"\b(sonen|sønnen|guten|dotter|dottera|datteren|jenta|barnet|ungen|ungane|mor|far|bestemor|bestefar|"
-    r"mannen|kona|naboen)\s+(mi|min|mitt|vår|vårt)\b|\b(min|mi|my)\s+(son|sønn|dotter|datter|mor|far|mother|father|son|daughter|child)\b"
+    r"mannen|kona|naboen)\s+(mi|min|mitt|vår|vårt)\b|\b(min|mi|my|our)\s+(son|sønn|dotter|datter|mor|far|mother|father|"
+    r"daughter|child|kids?|children|wife|husband|mum|mom|dad)\b"
+    r"|\b(syn\w*|córk\w*|dzieck\w*|син\w*|доч\w*|дитин\w*|sohn|tochter|mutter|vater|kind|wiilkeyga|gabadhayda|"
+    r"ilmahayga|hooyaday|dukra|sūnus|vaikas|min\s+son|min\s+dotter|mitt\s+barn)\b|(ابني|ابنتي|طفلي|أمي|أبي)"
 )
 _QUESTION_WORD_START = _rx(
     r"^\W*(kva|ka|hva|kor|kvar|hvor|når|korleis|koss|hvordan|kvifor|korfor|hvorfor|kven|kem|hvem|kan|er|blir|"
@@ -250,6 +271,26 @@ _THANKS = _rx(
     r"kiitos|merci|gracias|bra\s+jobba|bra\s+jobbet|godt\s+jobba|godt\s+jobbet|well\s+done|great\s+job|good\s+job|heia|kudos)\b"
     r"|شكرا"
 )
+_FORMAL_REQUEST = _rx(
+    r"\b(kan|vil|ønskjer|ønsker|ber|må)\s+(eg|jeg|vi|me)\s+(få\s+|be\s+om\s+|om\s+)?(innsyn|kopi|dokumenta|dokumentene)\b"
+    r"|\b(krev|krever|kreve|ber\s+om|be\s+om|ønskjer|ønsker|vil\s+ha)\s+(herved\s+)?(innsyn|kopi\s+av|erstatning|refusjon)\b"
+    r"|\binnsyn\s+i\s+(saka|saken|mappa|mappen|journalen|dokumenta|dokumentene|kontrakten|avtalen|e-?postane|e-?postene|"
+    r"utrekningane|utregningene|vedtaket|rapporten|korrespondansen|alle)\b"
+    r"|\b(eg|jeg|vi|me)\s+(klagar|klager|klagde|klaget|anker|ankar|påklagar|påklager)\s+(herved\s+)?(på|over)\b"
+    r"|\b(søkjer|søker)\s+(herved\s+)?om\s+(dispensasjon|fritak|løyve|tillatelse|utsetjing|utsettelse|refusjon)\b"
+    r"|\b(request|demand)\s+(access|a\s+copy|a\s+refund|compensation)\b|\b(i|we)\s+(hereby\s+)?(appeal|complain)\b"
+)
+_ELIGIBILITY = _rx(
+    r"\b(kan|må|skal|bør|treng|trenger|får|slepp|slipper|kvalifiserer)\s+(eg|jeg|vi|me|han|ho|hun|dei|de|man|ein|en)\s+"
+    r"(søkje|søke|søka|melde|ringe|kome|komme|ta|bruke|gå|få\s+lov|betale|bli|vere|være|registrere|stemme|ha)\b"
+    r"|\b(er|blir)\s+(eg|jeg|vi|me|han|ho|hun)\s+(i\s+risikogruppa|i\s+risikogruppen|omfatta|omfattet|kvalifisert)\b"
+    r"|\b(kven|kem|hvem)\s+(kontaktar|kontakter|ringer|ringjer|spør|spurde|sender)\s+(eg|jeg|vi|me|man|ein|en)\b"
+    r"|\b(can|do|should|must|may)\s+(i|we|he|she|they)\s+(apply|register|come|bring|pay|use|call|vote|sign)\b"
+)
+_POSITIVE_OPENER = _rx(
+    r"^\W*(så\s+)?(bra|fint|flott|supert|super|perfekt|greitt|greit|kjekt|godt|herleg|herlig|endeleg|endelig|koseleg|"
+    r"koselig|nydeleg|nydelig|strålande|strålende|fantastisk|great|nice|lovely|awesome|wonderful|takk|tusen\s+takk|thanks)\b"
+)
 _NEGATION = _rx(r"\b(ikkje|ikke|ikkje|aldri|ingen|inga|ingenting|not|never|no|nie|не|nicht|inte|nei)\b")
 _WEEKDAY_MONTH = _rx(
     r"\b(måndag|mandag|tysdag|tirsdag|onsdag|torsdag|fredag|laurdag|lørdag|sundag|søndag|januar|februar|mars|april|"
@@ -259,9 +300,14 @@ _WEEKDAY_MONTH = _rx(
 )
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)?")
 _STOPWORDS = frozenset(
-    "og i på er det som til av for med at den ein en eit et ikkje ikke eg jeg de dei dere dykk me vi han ho hun "
-    "har var kan skal vil så om frå fra men no nå då da her der ja nei berre bare også òg au jo sin si sitt sine "
-    "the a an and or of to in on is are be it this that".split()
+    re.findall(
+        r"\S+",
+        """
+    og i på er det som til av for med at den ein en eit et ikkje ikke eg jeg de dei dere dykk me vi
+    han ho hun har var kan skal vil så om frå fra men no nå då da her der ja nei berre bare også òg
+    au jo sin si sitt sine the a an and or of to in on is are be it this that
+    """,
+    )
 )
 
 
@@ -300,6 +346,9 @@ CUE_NAMES: tuple[str, ...] = (
     "personal_relation",
     "general_question",
     "general_question_no_self",
+    "eligibility_question",
+    "formal_request",
+    "positive_opener",
     "rumour",
     "assert_jo",
     "sarcasm",
@@ -330,8 +379,26 @@ def _capped(count: int, cap: int = 3) -> float:
     return min(count, cap) / cap
 
 
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOPWORDS and not w.isdigit()}
+def _content_words(lower: str) -> set[str]:
+    return {w for w in _WORD.findall(lower) if len(w) > 2 and w not in _STOPWORDS and not w.isdigit()}
+
+
+@dataclass(frozen=True, slots=True)
+class _PostProfile:
+    numbers: frozenset[str]
+    dates: frozenset[str]
+    words: frozenset[str]
+
+
+@lru_cache(maxsize=2048)
+def _post_profile(post_text: str) -> _PostProfile:
+    """What the cues compare a comment with; many comments share a post, so it is computed once."""
+    lower = post_text.lower()
+    return _PostProfile(
+        frozenset(_numbers(post_text)),
+        frozenset(m.group() for m in _WEEKDAY_MONTH.finditer(lower)),
+        frozenset(_content_words(lower)),
+    )
 
 
 def _numbers(text: str) -> set[str]:
@@ -353,20 +420,20 @@ def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -
     emoji_any = sum(1 for t in tokens if t.startswith("EMOJI_"))
     non_emoji_words = [t for t in tokens if not t.startswith("EMOJI_") and any(c.isalpha() for c in t)]
     stripped = text.strip()
+    lower = text.lower()
     question = "?" in normalized
-    first_person = bool(_FIRST_PERSON.search(text))
-    own_case = bool(_OWN_CASE.search(text))
-    case_noun = bool(_CASE_NOUN.search(text))
-    request = bool(_REQUEST.search(text))
+    first_person = bool(_FIRST_PERSON.search(lower))
+    own_case = bool(_OWN_CASE.search(lower))
+    case_noun = bool(_CASE_NOUN.search(lower))
+    request = bool(_REQUEST.search(lower))
     general_question = question and bool(_QUESTION_WORD_START.search(normalized))
     comment_numbers = _numbers(text)
-    post_numbers = _numbers(post_text)
-    outside = comment_numbers - post_numbers
-    comment_dates = {m.group().lower() for m in _WEEKDAY_MONTH.finditer(text)}
-    post_dates = {m.group().lower() for m in _WEEKDAY_MONTH.finditer(post_text)}
-    comment_words = _content_words(text)
-    post_words = _content_words(post_text)
-    overlap = len(comment_words & post_words) / len(comment_words) if comment_words and post_words else 0.0
+    comment_dates = {m.group() for m in _WEEKDAY_MONTH.finditer(lower)}
+    comment_words = _content_words(lower)
+    post = _post_profile(post_text)
+    outside = comment_numbers - post.numbers
+    overlap = len(comment_words & post.words) / len(comment_words) if comment_words and post.words else 0.0
+    thanks = bool(_THANKS.search(lower))
     flags = rules.flags
     values = [
         min(math.log1p(len(text)) / 6.0, 1.5),
@@ -389,20 +456,23 @@ def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -
         float(own_case and question),
         float(request),
         float(bool(_ADDRESS.search(text))),
-        float(bool(_PERSONAL.search(text))),
+        float(bool(_PERSONAL.search(lower))),
         float(general_question),
         float(general_question and not first_person and not own_case),
-        float(bool(_RUMOUR.search(text))),
-        float(bool(_ASSERT_JO.search(text))),
-        float(bool(_SARCASM.search(text)) or (emoji_sarc > 0 and bool(_THANKS.search(text)))),
-        float(bool(_THANKS.search(text))),
-        _capped(len(_NEGATION.findall(text))),
+        float(question and bool(_ELIGIBILITY.search(lower)) and not own_case),
+        float(bool(_FORMAL_REQUEST.search(lower))),
+        float(bool(_POSITIVE_OPENER.search(lower))),
+        float(bool(_RUMOUR.search(lower))),
+        float(bool(_ASSERT_JO.search(lower))),
+        float(bool(_SARCASM.search(normalized)) or (emoji_sarc > 0 and thanks)),
+        float(thanks),
+        _capped(len(_NEGATION.findall(lower))),
         _capped(len(comment_numbers)),
-        float(bool(outside) and bool(post_numbers)),
-        float(bool(comment_numbers & post_numbers)),
-        float(bool(comment_dates - post_dates) and bool(post_text)),
+        float(bool(outside) and bool(post.numbers)),
+        float(bool(comment_numbers & post.numbers)),
+        float(bool(comment_dates - post.dates) and bool(post_text)),
         overlap,
-        float(bool(post_numbers)),
+        float(bool(post.numbers)),
         float(rules.contradiction),
         float(rules.contradiction and rules.contradiction_is_question),
         float(rules.contradiction and not rules.contradiction_is_question),
@@ -424,3 +494,57 @@ def cue_matrix(
     """Dense cues for many comments: shape (n, N_CUES), float32."""
     rows = [cue_vector(t, p, n, r) for t, p, n, r in zip(texts, posts, normalized, rules, strict=True)]
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), N_CUES)
+
+
+# --- rule detectors ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """The rule detectors' full output for one comment, and the signals the model uses."""
+
+    signals: RuleSignals
+    evidence: Any = None  # flags.FlagEvidence
+    contradiction: Any = None  # contradiction.Contradiction | None
+    fact: Fact | None = None
+    matter: PoliticalMatter | None = None
+
+
+def analyse_rules(
+    text: str, post_text: str = "", facts: Sequence[Fact] = (), matters: Sequence[PoliticalMatter] = ()
+) -> RuleResult:
+    """Run the flag, contradiction and fact detectors on one comment."""
+    from bot.classifier.contradiction import find_contradiction, match_fact
+    from bot.classifier.flags import detect_flags
+
+    evidence = detect_flags(text, post_text, tuple(matters))
+    contradiction = find_contradiction(text, post_text, tuple(facts))
+    fact = getattr(contradiction, "fact", None) if contradiction is not None else None
+    if fact is None and facts:
+        fact = match_fact(text, tuple(facts))
+    matter = getattr(evidence, "matter", None)
+    signals = RuleSignals(
+        flags=frozenset(str(getattr(flag, "value", flag)) for flag in evidence.flags),
+        contradiction=contradiction is not None,
+        contradiction_is_question=bool(getattr(contradiction, "is_question", False)),
+        matter=matter is not None,
+        fact=fact is not None,
+    )
+    return RuleResult(signals, evidence, contradiction, fact, matter)
+
+
+def emoji_only_tone(normalized: str) -> str | None:
+    """For a comment of emoji only: "praise" (clearly positive), "negative" (angry, sad, eye-rolling) or
+    "neutral" (no clear tone, labels.md); None when the comment has words or digits."""
+    tokens = normalized.split()
+    if not tokens or not all(t.startswith("EMOJI_") or not any(c.isalnum() for c in t) for t in tokens):
+        return None
+    if not any(t.startswith("EMOJI_") for t in tokens):
+        return None
+    positive = tokens.count("EMOJI_POS")
+    negative = tokens.count("EMOJI_NEG") + tokens.count("EMOJI_SARC")
+    if positive and not negative:
+        return "praise"
+    if negative and not positive:
+        return "negative"
+    return "neutral"

@@ -27,12 +27,19 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+            # Take the write lock up front: a transaction that reads and then writes would otherwise
+            # fail at once with "database is locked" when another writer got there first.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -99,18 +99,24 @@ async def reschedule(
     message.last_error = error[:2000]
     message.claimed_until = None
     if message.attempts >= max_attempts:
-        message.status = "failed"
+        _mark_failed(message)
     else:
         message.next_attempt_at = utcnow() + timedelta(seconds=delay_s)
     return message.status
 
 
+def _mark_failed(message: OutboxMessage) -> None:
+    """Failed for good. The dedupe key is freed so that a new click can queue the same work again."""
+    message.status = "failed"
+    if message.dedupe_key and ":failed:" not in message.dedupe_key:
+        message.dedupe_key = f"{message.dedupe_key}:failed:{message.id}"
+
+
 async def fail(session: AsyncSession, message_id: int, error: str) -> None:
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(status="failed", last_error=error[:2000], claimed_until=None)
-    )
+    message = await session.get(OutboxMessage, message_id)
+    if message is not None:
+        _mark_failed(message)
+        message.last_error, message.claimed_until = error[:2000], None
 
 
 async def due_count(session: AsyncSession, kinds: list[str], *, within_s: float = 0) -> int:

@@ -139,3 +139,33 @@ async def test_two_replicas_never_claim_the_same_lane(backend: str, database_fac
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_failed_message_frees_its_dedupe_key_for_a_new_try(db: Database) -> None:
+    from storage.outbox import fail
+
+    async with db.session() as session:
+        await repo.enqueue(session, "meta.reply", {"task_id": 1}, dedupe_key="meta.reply:1")
+        message_id = (await session.execute(select(OutboxMessage.id))).scalar_one()
+        await fail(session, message_id, "permission denied")
+    async with db.session() as session:
+        assert await repo.enqueue(session, "meta.reply", {"task_id": 1}, dedupe_key="meta.reply:1")
+        assert not await repo.enqueue(session, "meta.reply", {"task_id": 1}, dedupe_key="meta.reply:1")
+
+
+async def test_sqlite_writers_wait_for_each_other_instead_of_failing(sqlite_url: str) -> None:
+    databases = [Database(sqlite_url) for _ in range(6)]
+
+    async def read_then_write(database: Database, number: int) -> None:
+        async with database.session() as session:
+            await repo.get_state(session, "crisis")
+            await asyncio.sleep(0.01)
+            await repo.insert_comment(session, **comment_values(f"7_{number}"))
+
+    try:
+        await asyncio.gather(*(read_then_write(database, n) for n, database in enumerate(databases * 3)))
+        async with databases[0].session() as session:
+            assert (await session.execute(select(func.count(CommentRow.id)))).scalar_one() == 18
+    finally:
+        for database in databases:
+            await database.close()

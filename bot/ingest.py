@@ -116,8 +116,9 @@ class Ingestor:
         async with self.db.session() as session:
             crisis = bool((await repo.get_state(session, CRISIS_STATE_KEY)).get("on"))
             fresh: list[tuple[Incoming, CommentRow]] = []
+            known_ids: dict[tuple[str, str, str], int] = {}  # page and post rows already ensured
             for item in batch:
-                row, created = await self._store(session, item)
+                row, created = await self._store(session, item, known_ids)
                 if created:
                     summary.new += 1
                     if item.is_from_page:
@@ -142,25 +143,33 @@ class Ingestor:
                 summary.tasks = len(summary.task_ids)
         return summary
 
-    async def _store(self, session: AsyncSession, item: Incoming) -> tuple[CommentRow, bool]:
+    async def _store(
+        self, session: AsyncSession, item: Incoming, known_ids: dict[tuple[str, str, str], int]
+    ) -> tuple[CommentRow, bool]:
         comment = item.comment
         page_id = post_id = None
         if item.page is not None:
-            page = await repo.ensure_page(
-                session, item.page.platform, item.page.id, item.page.name, item.page.channel
-            )
-            page_id = page.id
+            key = ("page", item.page.platform, item.page.id)
+            if key not in known_ids:
+                page = await repo.ensure_page(
+                    session, item.page.platform, item.page.id, item.page.name, item.page.channel
+                )
+                known_ids[key] = page.id
+            page_id = known_ids[key]
         if comment.post_id:
-            post = await repo.ensure_post(
-                session,
-                comment.platform,
-                comment.post_id,
-                page_id=page_id,
-                text=comment.post_text,
-                permalink=item.post_permalink,
-                created_time=item.post_created_time,
-            )
-            post_id = post.id
+            key = ("post", comment.platform, comment.post_id)
+            if key not in known_ids:
+                post = await repo.ensure_post(
+                    session,
+                    comment.platform,
+                    comment.post_id,
+                    page_id=page_id,
+                    text=comment.post_text,
+                    permalink=item.post_permalink,
+                    created_time=item.post_created_time,
+                )
+                known_ids[key] = post.id
+            post_id = known_ids[key]
         return await repo.insert_comment(
             session,
             platform=comment.platform,

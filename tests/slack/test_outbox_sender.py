@@ -13,10 +13,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import update
 
 from bot.errors import PlatformError
-from bot.outbox import PermanentFailure, RetryLater
+from bot.outbox import OutboxWorker, PermanentFailure, RetryLater
 from handlers.outbox_sender import SlackSender
 from storage import repository as repo
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, TaskRow
 from tests.fakes.slack_api import FakeView, dm_channel_id, interactive_body
 from tests.slack.conftest import (
     ADMIN_CHANNEL,
@@ -80,22 +80,51 @@ async def test_nothing_is_lost_while_slack_is_down(slack: SlackHarness) -> None:
     slack.fake.set_down(True)
     await slack.worker.run_once()
     rows = await pending(slack, "slack.post_task")
-    assert len(rows) == 3 and max(row.attempts for row in rows) == 1
-    assert "503" in (next(row for row in rows if row.attempts).last_error or "")
+    assert len(rows) == 3 and all(row.attempts == 0 for row in rows)  # an outage is not a failed try
+    assert any("503" in (row.last_error or "") for row in rows)
+    head = min(rows, key=lambda row: (row.priority, row.id))
+    waits = []
+    for _ in range(12):  # a long outage: the waits grow, the message is never given up
+        with pytest.raises(RetryLater) as info:
+            await slack.component.sender.post_task(head)
+        assert info.value.count_attempt is False
+        waits.append(info.value.delay_s)
+    assert max(waits) <= 60 and max(waits[-3:]) > min(waits[:2])
     slack.fake.set_down(False)
 
     async def all_posted() -> bool:
         return all([(await slack.task(task_id or 0)).slack_ts for task_id in task_ids])
 
+    async with slack.services.db.session() as session:  # skip the wait the outage left behind
+        await session.execute(update(OutboxMessage).values(next_attempt_at=datetime.now(UTC)))
+    slack.worker = OutboxWorker(slack.services.db, slack.component.outbox_handlers(), poll_s=0.05)
     await run_until(slack, all_posted, "every task to be posted after the outage")
     assert len(slack.fake.messages(KINN_CHANNEL)) == 3
+    assert [row.status for row in await slack.outbox("slack.post_task")] == ["done"] * 3
 
 
-async def test_a_server_error_is_retried_not_failed(slack: SlackHarness) -> None:
+async def test_a_connection_error_waits_like_an_outage(slack: SlackHarness) -> None:
+    await slack.ingest(COMMENTS["neutral"])
+    [row] = await pending(slack, "slack.post_task")
+    sender = SlackSender(slack.services, AsyncWebClient(token=BOT_TOKEN, base_url="http://127.0.0.1:9/api/"))
+    with pytest.raises(RetryLater, match="cannot reach Slack"):
+        await sender.post_task(row)
+
+
+async def test_a_server_error_waits_and_is_not_counted_as_a_failure(slack: SlackHarness) -> None:
     await slack.ingest(COMMENTS["neutral"])
     slack.fake.fail_next("chat.postMessage", 1, status=500)
     [row] = await pending(slack, "slack.post_task")
-    with pytest.raises(PlatformError):
+    with pytest.raises(RetryLater) as info:
+        await slack.component.sender.post_task(row)
+    assert info.value.count_attempt is False and "HTTP 500" in str(info.value)
+
+
+async def test_an_unexpected_slack_error_is_retried_with_backoff(slack: SlackHarness) -> None:
+    await slack.ingest(COMMENTS["neutral"])
+    slack.fake.error_next("chat.postMessage", 1, "fatal_error")
+    [row] = await pending(slack, "slack.post_task")
+    with pytest.raises(PlatformError, match="fatal_error"):
         await slack.component.sender.post_task(row)
 
 
@@ -344,3 +373,57 @@ async def test_bad_payloads_and_a_missing_admin_channel_fail_for_good(slack: Sla
     )
     with pytest.raises(PermanentFailure, match="admin_channel"):
         await sender.alert(alert_row)
+
+
+async def crash_after_slack_accepted(slack: SlackHarness) -> tuple[int, OutboxMessage, str]:
+    """Post a task, then put the database back the way a process killed mid-post leaves it."""
+    task_id = await slack.ingest(COMMENTS["negative"])
+    assert task_id is not None
+    [row] = await pending(slack, "slack.post_task")
+    await slack.component.sender.post_task(row)  # Slack accepted it ...
+    [posted] = slack.fake.messages(KINN_CHANNEL)
+    assert posted.metadata == {"event_type": "kommentarvakt_task", "event_payload": {"task_id": task_id}}
+    async with slack.services.db.session() as session:  # ... but the ts never reached the database
+        await session.execute(update(TaskRow).where(TaskRow.id == task_id).values(slack_ts=None))
+    [row] = await pending(slack, "slack.post_task")
+    assert row.result and row.result["posting_since"]  # the mark the interrupted try left behind
+    return task_id, row, posted.ts
+
+
+async def test_a_post_interrupted_after_slack_accepted_it_is_found_not_posted_twice(
+    slack: SlackHarness,
+) -> None:
+    task_id, row, ts = await crash_after_slack_accepted(slack)
+
+    def history(body: dict[str, Any]) -> dict[str, Any]:  # the channel's messages, newest first
+        messages = [m.to_api() for m in slack.fake.messages(body["channel"]) if not m.thread_ts]
+        return {"messages": list(reversed(messages)), "has_more": False}
+
+    slack.fake.set_response("conversations.history", history)
+    restarted = SlackSender(slack.services, AsyncWebClient(token=BOT_TOKEN, base_url=slack.fake.base_url))
+    result = await restarted.post_task(row)
+    assert result is not None and result["reconciled"] and result["ts"] == ts
+    assert len(slack.fake.calls("chat.postMessage")) == 1
+    assert (await slack.task(task_id)).slack_ts == ts
+    assert slack.fake.last_call("conversations.history").body["include_all_metadata"] in (True, "true", "1")
+
+
+async def test_without_history_access_an_interrupted_post_is_posted_again(slack: SlackHarness) -> None:
+    task_id, row, ts = await crash_after_slack_accepted(slack)
+    slack.fake.set_response("conversations.history", lambda body: {"ok": False, "error": "missing_scope"})
+    restarted = SlackSender(slack.services, AsyncWebClient(token=BOT_TOKEN, base_url=slack.fake.base_url))
+    result = await restarted.post_task(row)
+    assert result is not None and result["ts"] != ts and "reconciled" not in result
+    assert (await slack.task(task_id)).slack_ts == result["ts"]
+
+
+async def test_a_try_slack_refused_is_retried_without_looking_for_the_message(slack: SlackHarness) -> None:
+    await slack.ingest(COMMENTS["negative"])
+    slack.fake.rate_limit_next("chat.postMessage", 1, retry_after=1)
+    [row] = await pending(slack, "slack.post_task")
+    with pytest.raises(RetryLater):
+        await slack.component.sender.post_task(row)
+    [row] = await pending(slack, "slack.post_task")
+    await slack.component.sender.post_task(row)
+    assert slack.fake.calls("conversations.history") == []
+    assert len(slack.fake.messages(KINN_CHANNEL)) == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.fakes.slack_api import FakeView, interactive_body
+from handlers.views.modals import edit_metadata
+from tests.fakes.slack_api import FakeView, interactive_body, view_submission_payload
 from tests.slack.conftest import (
     COMMENTS,
     KINN_CHANNEL,
@@ -77,9 +78,30 @@ async def test_an_empty_reply_is_refused_inside_the_modal(slack: SlackHarness) -
     assert (await slack.task(task_id)).pending_action is None
 
 
+async def test_a_person_without_the_role_gets_no_modal(slack: SlackHarness) -> None:
+    task_id = await slack.ingest(COMMENTS["neutral"])
+    assert task_id is not None
+    await slack.drain()
+    await slack.click("task_edit", task_id, OUTSIDER)
+    [ephemeral] = await slack.fake.wait_for("chat.postEphemeral")
+    assert ephemeral.body["user"] == OUTSIDER and "ikkje løyve" in ephemeral.body["text"]
+    [denied] = await slack.wait_audit(task_id, "denied")
+    assert denied.actor == OUTSIDER and denied.detail["attempted"] == "edit"
+    assert slack.fake.calls("views.open") == []
+
+
 async def test_an_unauthorised_submit_is_explained_in_the_channel(slack: SlackHarness) -> None:
-    task_id, view = await open_edit_modal(slack, user=OUTSIDER)
-    await submit(slack, view, "Eit svar frå nokon utan løyve", user=OUTSIDER)
+    task_id = await slack.ingest(COMMENTS["neutral"])
+    assert task_id is not None
+    await slack.drain()
+    task = await slack.task(task_id)
+    payload = view_submission_payload(
+        "task_edit_submit",
+        {"reply": {"reply_text": "Eit svar frå nokon utan løyve"}},
+        OUTSIDER,
+        private_metadata=edit_metadata(task_id, task.slack_channel, task.slack_ts),
+    )
+    await slack.send(interactive_body(payload))
     [ephemeral] = await slack.fake.wait_for("chat.postEphemeral")
     assert ephemeral.body["user"] == OUTSIDER and ephemeral.body["channel"] == KINN_CHANNEL
     assert "ikkje løyve" in ephemeral.body["text"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.deadlines import DeadlinePolicy, task_priority
 from bot.domain import Category, Classification, Comment, Flag, TaskStatus
 from bot.ingest import CRISIS_STATE_KEY, queue_task_update
@@ -45,13 +47,19 @@ class TaskService:
         self.triager = triager
         self.policy = policy
 
-    async def _check(self, actor: str, action: Action, task: TaskRow) -> bool:
+    async def _authorised(
+        self, session: AsyncSession, task_id: int, actor: str, action: Action
+    ) -> TaskRow | Outcome:
+        """The task, locked, if `actor` may do `action` on it; else the Outcome to answer (audited)."""
+        task = await repo.get_task(session, task_id, for_update=True)
+        if task is None:
+            return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
         page = task.comment.page
         page_key = (page.platform, page.external_id) if page else None
-        return await self.roles.allowed(actor, action, page_key)
-
-    async def _load(self, session, task_id: int) -> TaskRow | None:  # type: ignore[no-untyped-def]
-        return await repo.get_task(session, task_id, for_update=True)
+        if not await self.roles.allowed(actor, action, page_key):
+            repo.audit(session, actor, "denied", task_id=task_id, attempted=action.value)
+            return _denied(action)
+        return task
 
     async def crisis_on(self) -> bool:
         async with self.db.session() as session:
@@ -59,12 +67,9 @@ class TaskService:
 
     async def assign(self, task_id: int, actor: str) -> Outcome:
         async with self.db.session() as session:
-            task = await self._load(session, task_id)
-            if task is None:
-                return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
-            if not await self._check(actor, Action.ASSIGN, task):
-                repo.audit(session, actor, "denied", task_id=task_id, attempted="assign")
-                return _denied(Action.ASSIGN)
+            task = await self._authorised(session, task_id, actor, Action.ASSIGN)
+            if isinstance(task, Outcome):
+                return task
             if task.assignee == actor:
                 return Outcome(True, "Oppgåva er alt di.")
             task.assignee = actor
@@ -74,12 +79,9 @@ class TaskService:
 
     async def mark_handled(self, task_id: int, actor: str) -> Outcome:
         async with self.db.session() as session:
-            task = await self._load(session, task_id)
-            if task is None:
-                return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
-            if not await self._check(actor, Action.HANDLED, task):
-                repo.audit(session, actor, "denied", task_id=task_id, attempted="handled")
-                return _denied(Action.HANDLED)
+            task = await self._authorised(session, task_id, actor, Action.HANDLED)
+            if isinstance(task, Outcome):
+                return task
             if task.status != TaskStatus.OPEN.value:
                 return Outcome(True, "Oppgåva var alt avslutta.")
             self._close(task, TaskStatus.HANDLED, actor)
@@ -90,13 +92,10 @@ class TaskService:
     async def publish(self, task_id: int, actor: str, text: str | None = None) -> Outcome:
         """Queue the reply for publishing once; an edited `text` replaces the suggestion."""
         async with self.db.session() as session:
-            task = await self._load(session, task_id)
-            if task is None:
-                return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
             action = Action.PUBLISH if text is None else Action.EDIT
-            if not await self._check(actor, action, task):
-                repo.audit(session, actor, "denied", task_id=task_id, attempted=action.value)
-                return _denied(action)
+            task = await self._authorised(session, task_id, actor, action)
+            if isinstance(task, Outcome):
+                return task
             crisis = bool((await repo.get_state(session, CRISIS_STATE_KEY)).get("on"))
             if crisis and actor not in await self.roles.members(Role.CRISIS_APPROVER):
                 repo.audit(session, actor, "denied", task_id=task_id, attempted="publish_in_crisis")
@@ -125,12 +124,9 @@ class TaskService:
 
     async def hide(self, task_id: int, actor: str, clause: str = HIDE_CLAUSE) -> Outcome:
         async with self.db.session() as session:
-            task = await self._load(session, task_id)
-            if task is None:
-                return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
-            if not await self._check(actor, Action.HIDE, task):
-                repo.audit(session, actor, "denied", task_id=task_id, attempted="hide")
-                return _denied(Action.HIDE)
+            task = await self._authorised(session, task_id, actor, Action.HIDE)
+            if isinstance(task, Outcome):
+                return task
             if task.comment.is_hidden or task.pending_action == "hide":
                 return Outcome(True, "Kommentaren er alt skjult eller på veg til å bli det.")
             task.pending_action = "hide"
@@ -151,12 +147,9 @@ class TaskService:
     ) -> Outcome:
         """Queue the forward to the records office (and the archive API) once."""
         async with self.db.session() as session:
-            task = await self._load(session, task_id)
-            if task is None:
-                return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
-            if not await self._check(actor, Action.FORWARD, task):
-                repo.audit(session, actor, "denied", task_id=task_id, attempted="forward")
-                return _denied(Action.FORWARD)
+            task = await self._authorised(session, task_id, actor, Action.FORWARD)
+            if isinstance(task, Outcome):
+                return task
             if task.forwarded_at or task.pending_action == "forward":
                 return Outcome(True, "Førespurnaden er alt send vidare eller på veg.")
             task.pending_action = "forward"
@@ -186,12 +179,9 @@ class TaskService:
     async def reclassify(self, task_id: int, actor: str, category: Category) -> Outcome:
         """Store the moderator's category as feedback and suggest a new reply."""
         async with self.db.session() as session:
-            task = await self._load(session, task_id)
-            if task is None:
-                return Outcome(False, f"Fann ikkje oppgåve {task_id}.")
-            if not await self._check(actor, Action.RECLASSIFY, task):
-                repo.audit(session, actor, "denied", task_id=task_id, attempted="reclassify")
-                return _denied(Action.RECLASSIFY)
+            task = await self._authorised(session, task_id, actor, Action.RECLASSIFY)
+            if isinstance(task, Outcome):
+                return task
             if task.category == category.value:
                 return Outcome(True, "Kategorien var alt den.")
             previous = task.category

@@ -13,6 +13,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import PageSettings, Settings
+from bot.labels import CATEGORY_LABELS, MONTHS, PLATFORM_LABELS, WEEKDAYS
+from bot.labels import FLAG_LABELS as SHARED_FLAG_LABELS
 from bot.roles import Role, RoleChecker
 from storage.db import Database
 from storage.models import TaskRow
@@ -21,35 +23,8 @@ LAST_DIGEST_KEY = "followup.last_digest"
 LAST_REPORT_KEY = "followup.last_report"
 LAST_PURGE_KEY = "followup.last_purge"
 
-CATEGORY_LABELS = {
-    "praise": "Skryt",
-    "neutral": "Nøytral",
-    "negative": "Negativ",
-    "factual_error": "Faktafeil",
-    "case_inquiry": "Sakshandsaming",
-}
-FLAG_LABELS = {
-    "abusive": "krenkjande",
-    "personal_data": "personopplysningar",
-    "political": "politisk",
-    "urgent": "hastar",
-}
-PLATFORM_LABELS = {"facebook": "Facebook", "instagram": "Instagram", "file": "fil"}
-WEEKDAYS = ["måndag", "tysdag", "onsdag", "torsdag", "fredag", "laurdag", "sundag"]
-MONTHS = [
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-]
+# Flags are written in lower case inside sentences here.
+FLAG_LABELS = {flag: label.lower() for flag, label in SHARED_FLAG_LABELS.items()}
 
 
 class FollowUpContext(Protocol):

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.domain import TaskStatus
 from bot.followup import (
-    PLATFORM_LABELS,
     category_label,
     escape_mrkdwn,
     flag_labels,
@@ -28,6 +27,7 @@ from bot.followup import (
     slack_permalink,
 )
 from bot.ingest import slack_lane
+from bot.labels import PLATFORM_LABELS
 from storage import repository as repo
 from storage.db import Database
 from storage.models import AuditEvent, CommentRow, OutboxMessage, TaskRow
@@ -298,9 +298,6 @@ async def report_failure(
         ).scalars()
         if any((detail or {}).get("outbox_id") == message.id for detail in earlier):
             return False
-        row = await session.get(OutboxMessage, message.id)
-        if row is not None and row.dedupe_key and ":failed:" not in row.dedupe_key:
-            row.dedupe_key = f"{row.dedupe_key}:failed:{row.id}"
         repo.audit(
             session,
             "system",

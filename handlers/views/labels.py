@@ -5,13 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-CATEGORY_LABELS = {
-    "praise": "Skryt",
-    "neutral": "Nøytral",
-    "negative": "Negativ",
-    "factual_error": "Faktafeil",
-    "case_inquiry": "Sakshandsaming",
-}
+from bot.labels import CATEGORY_LABELS, FLAG_LABELS, MONTHS, PLATFORM_LABELS, WEEKDAYS  # noqa: F401 (views use them)
+
 CATEGORY_EMOJI = {
     "praise": ":clap:",
     "neutral": ":speech_balloon:",
@@ -22,12 +17,6 @@ CATEGORY_EMOJI = {
 # The order moderators see in the reclassify menu: most consequential first.
 CATEGORY_ORDER = ("case_inquiry", "factual_error", "negative", "neutral", "praise")
 
-FLAG_LABELS = {
-    "urgent": "Hastar",
-    "abusive": "Krenkjande",
-    "personal_data": "Personopplysningar",
-    "political": "Politisk",
-}
 FLAG_EMOJI = {
     "urgent": ":rotating_light:",
     "abusive": ":no_entry:",
@@ -45,23 +34,6 @@ STATUS_LABELS = {
     "closed": "Lukka",
 }
 
-PLATFORM_LABELS = {"facebook": "Facebook", "instagram": "Instagram", "file": "fil"}
-
-WEEKDAYS = ("måndag", "tysdag", "onsdag", "torsdag", "fredag", "laurdag", "sundag")
-MONTHS = (
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-)
 
 BUTTON_PUBLISH = "Publiser svaret"
 BUTTON_EDIT = "Rediger svaret"

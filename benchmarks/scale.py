@@ -168,7 +168,8 @@ async def sync_cycle(database_url: str, pages: int, latency_s: float) -> dict[st
         meta = MetaComponent(services)
         cycles: list[dict[str, Any]] = []
         try:
-            for label, concurrency in (("first", 4), ("steady", 4), ("steady, 32 in flight", 32)):
+            default = settings.meta.sync_concurrency
+            for label, concurrency in (("first", default), ("steady", default), ("steady, 4 in flight", 4)):
                 await graph_calls(graph_url, reset=True)
                 started = time.perf_counter()
                 results = await meta.syncer().sync_all(concurrency=concurrency)

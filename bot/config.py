@@ -75,6 +75,7 @@ class MetaSettings(Section):
     timeout_s: float = Field(default=20.0, gt=0)
     poll_interval_s: int = Field(default=300, ge=10)
     max_retries: int = Field(default=4, ge=0)
+    sync_concurrency: int = Field(default=32, ge=1, le=256)
 
     @field_validator("graph_api_url")
     @classmethod

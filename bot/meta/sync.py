@@ -167,10 +167,12 @@ class PageSyncer:
         pages: list[PageSettings] | None = None,
         *,
         backfill_days: int | None = None,
-        concurrency: int = 4,
+        concurrency: int | None = None,
     ) -> list[PageSyncResult]:
         """Sync every page; a failing page never stops the others."""
-        pages = list(self.services.settings.pages if pages is None else pages)
+        settings = self.services.settings
+        pages = list(settings.pages if pages is None else pages)
+        concurrency = concurrency or settings.meta.sync_concurrency
         # SQLite has one writer at a time: parallel pages would only wait for (or trip over) its lock.
         gate = asyncio.Semaphore(concurrency if self.services.db.is_postgres else 1)
 

@@ -66,6 +66,12 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
     assert "http.port" in str(error.value)
 
 
+def test_sync_concurrency_is_bounded(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path, "[meta]\nsync_concurrency = 8\n")).meta.sync_concurrency == 8
+    with pytest.raises(ConfigError, match=r"meta\.sync_concurrency"):
+        load_settings(write(tmp_path, "[meta]\nsync_concurrency = 0\n"))
+
+
 def test_bad_duration_and_timezone_are_explained(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"deadlines\.urgent.*duration"):
         load_settings(write(tmp_path, '[deadlines]\nurgent = "soon"\n'))

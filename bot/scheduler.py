@@ -1,8 +1,9 @@
 """Scheduled jobs: cron in the deadline time zone, once per period across replicas and restarts.
 
 Each firing claims its period (job name + scheduled time) in the job_runs table before it runs, so two
-replicas never run the same period twice. At start, a period that was missed while the bot was down is
-run late (within the catch-up window), so jobs survive restarts.
+replicas never run the same period twice. At start and every few minutes after, a period that was missed
+(the bot was down, or the replica that claimed it died before finishing) is run late within the catch-up
+window, so jobs survive restarts and dead replicas.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import ConfigError
@@ -25,6 +27,10 @@ from storage.models import JobRun
 log = logging.getLogger(__name__)
 
 CATCH_UP_WINDOW = timedelta(hours=6)
+CATCH_UP_EVERY = timedelta(minutes=5)
+# A claim older than this that never finished belongs to a replica that died: another may take it over.
+# Longer than any job runs (a poll of thousands of pages takes about a minute).
+STALE_CLAIM = timedelta(minutes=30)
 
 
 def cron_trigger(expression: str, zone: ZoneInfo, job_name: str = "") -> CronTrigger:
@@ -46,23 +52,46 @@ def previous_fire_time(trigger: CronTrigger, now: datetime, window: timedelta) -
     return last
 
 
+def _period_key(period: datetime) -> str:
+    return period.astimezone(UTC).isoformat(timespec="minutes")
+
+
 async def claim_period(db: Database, job: str, period: datetime) -> bool:
-    """True if this process won the right to run `job` for `period`."""
+    """True if this process won the right to run `job` for `period`.
+
+    A period claimed long ago and never finished is taken over; the conditional update lets only one
+    replica win it.
+    """
+    key = _period_key(period)
     try:
         async with db.session() as session:
-            session.add(JobRun(job=job, period=period.astimezone(UTC).isoformat(timespec="minutes")))
+            session.add(JobRun(job=job, period=key))
+        return True
     except IntegrityError:
-        return False
-    return True
+        pass
+    now = datetime.now(UTC)
+    async with db.session() as session:
+        taken = await session.execute(
+            update(JobRun)
+            .where(
+                JobRun.job == job,
+                JobRun.period == key,
+                JobRun.finished_at.is_(None),
+                JobRun.started_at < now - STALE_CLAIM,
+            )
+            .values(started_at=now)
+        )
+    if taken.rowcount == 1:
+        log.warning("job %s for %s: taking over a claim that never finished", job, key)
+        return True
+    return False
 
 
 async def finish_period(db: Database, job: str, period: datetime) -> None:
-    from sqlalchemy import update
-
     async with db.session() as session:
         await session.execute(
             update(JobRun)
-            .where(JobRun.job == job, JobRun.period == period.astimezone(UTC).isoformat(timespec="minutes"))
+            .where(JobRun.job == job, JobRun.period == _period_key(period))
             .values(finished_at=datetime.now(UTC))
         )
 
@@ -84,7 +113,7 @@ class Scheduler:
     async def run_job(self, job: Job, period: datetime) -> bool:
         """Run `job` for `period` unless someone already has. True if it ran here."""
         if not await claim_period(self.db, job.name, period):
-            log.info("job %s for %s already ran elsewhere", job.name, period.isoformat())
+            log.debug("job %s for %s already ran or runs elsewhere", job.name, period.isoformat())
             return False
         try:
             await job.run()
@@ -119,6 +148,14 @@ class Scheduler:
                 max_instances=1,
                 misfire_grace_time=300,
             )
+        self._scheduler.add_job(
+            self.catch_up,
+            "interval",
+            seconds=CATCH_UP_EVERY.total_seconds(),
+            id="scheduler.catch_up",
+            coalesce=True,
+            max_instances=1,
+        )
         self._scheduler.start()
         self._catch_up = asyncio.get_running_loop().create_task(self.catch_up(), name="scheduler-catch-up")
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.runtime import Job, Services
-from bot.scheduler import Scheduler, cron_trigger
+from bot.scheduler import STALE_CLAIM, Scheduler, cron_trigger
 from storage.db import Database
 from storage.models import JobRun
 from tests.followup.conftest import OSLO, Clock, oslo
@@ -134,3 +134,38 @@ async def test_a_failing_job_is_not_rerun_for_its_period(light_services: Service
 def test_a_bad_cron_expression_names_the_job() -> None:
     with pytest.raises(ConfigError, match=r"followup\.digest.*not a cron expression"):
         cron_trigger("every morning", OSLO, "followup.digest")
+
+
+async def test_a_claim_that_never_finished_is_taken_over_once_it_is_stale(
+    light_services: Services, db: Database
+) -> None:
+    counter = Counter()
+    job = Job("digest", "0 8 * * *", counter)
+    period = oslo(2026, 5, 15, 8, 0)
+    clock = Clock(oslo(2026, 5, 15, 9, 0))
+    now = datetime.now(UTC)
+    async with db.session() as session:  # a replica claimed the period a minute ago and is still at it
+        session.add(
+            JobRun(
+                job="digest",
+                period=period.astimezone(UTC).isoformat(timespec="minutes"),
+                started_at=now - timedelta(minutes=1),
+            )
+        )
+
+    assert not await scheduler(light_services, [job], clock).run_job(job, period)
+    assert counter.runs == 0
+
+    async with db.session() as session:  # ... but it died long ago: one of two replicas takes it over
+        await session.execute(update(JobRun).values(started_at=now - STALE_CLAIM - timedelta(minutes=1)))
+    ran = await asyncio.gather(
+        scheduler(light_services, [job], clock).run_job(job, period),
+        scheduler(light_services, [job], clock).run_job(job, period),
+    )
+    assert sorted(ran) == [False, True]
+    assert counter.runs == 1
+    async with db.session() as session:
+        finished = (await session.execute(select(JobRun.finished_at))).scalars().all()
+    assert len(finished) == 1 and finished[0] is not None
+    # A finished period is never taken over again, however old.
+    assert not await scheduler(light_services, [job], clock).run_job(job, period)

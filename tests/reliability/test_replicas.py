@@ -70,11 +70,6 @@ async def _poll_finished(stack: Stack) -> bool:
     return await stack.count(JobRun, JobRun.job == "meta.poll", JobRun.finished_at.is_not(None)) >= 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG: bot/scheduler.py claim_period never takes over a period whose claimant died "
-    "(job_runs has no lease); see the report for the fix",
-)
 async def test_a_job_period_claimed_by_a_dead_replica_is_run_by_another(stack: Stack) -> None:
     zone = ZoneInfo("Europe/Oslo")
     now = datetime.now(UTC)

@@ -6,6 +6,7 @@ any point loses nothing and duplicates nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import PageSettings, Settings
 from bot.deadlines import DeadlinePolicy, task_priority
-from bot.domain import Comment, TaskStatus
+from bot.domain import Classification, Comment, TaskStatus
 from bot.triage import Triager
 from storage import repository as repo
 from storage.db import Database
@@ -113,6 +114,7 @@ class Ingestor:
     async def ingest_many(self, batch: Sequence[Incoming]) -> IngestSummary:
         """Store, classify and open tasks for a batch, in one transaction."""
         summary = IngestSummary(received=len(batch))
+        classified = await self._classify_unknown(batch)
         async with self.db.session() as session:
             crisis = bool((await repo.get_state(session, CRISIS_STATE_KEY)).get("on"))
             fresh: list[tuple[Incoming, CommentRow]] = []
@@ -139,9 +141,28 @@ class Ingestor:
                 if created and item.comment.parent_id:
                     await self._note_reply_in_parent_thread(session, item)
             if fresh:
-                summary.task_ids = await self._open_tasks(session, fresh, crisis=crisis)
+                summary.task_ids = await self._open_tasks(session, fresh, classified, crisis=crisis)
                 summary.tasks = len(summary.task_ids)
         return summary
+
+    async def _classify_unknown(self, batch: Sequence[Incoming]) -> dict[tuple[str, str], Classification]:
+        """Classify the comments not stored yet, in a worker thread and before the write transaction:
+        a burst then neither blocks the event loop nor holds the database's write lock."""
+        candidates: dict[str, dict[str, Comment]] = {}
+        for item in batch:
+            if not item.is_from_page:
+                candidates.setdefault(item.comment.platform, {})[item.comment.id] = item.comment
+        if not candidates:
+            return {}
+        async with self.db.session() as session:
+            for platform, comments in candidates.items():
+                for known in await repo.known_external_ids(session, platform, list(comments)):
+                    del comments[known]
+        todo = [comment for comments in candidates.values() for comment in comments.values()]
+        if not todo:
+            return {}
+        classifications = await asyncio.to_thread(self.triager.classifier.classify_many, todo)
+        return {(c.platform, c.id): result for c, result in zip(todo, classifications, strict=True)}
 
     async def _store(
         self, session: AsyncSession, item: Incoming, known_ids: dict[tuple[str, str, str], int]
@@ -189,19 +210,25 @@ class Ingestor:
         )
 
     async def _open_tasks(
-        self, session: AsyncSession, fresh: list[tuple[Incoming, CommentRow]], *, crisis: bool
+        self,
+        session: AsyncSession,
+        fresh: list[tuple[Incoming, CommentRow]],
+        classified: dict[tuple[str, str], Classification],
+        *,
+        crisis: bool,
     ) -> list[int]:
-        lengths = [
-            await repo.count_thread_comments(
-                session, post_id=row.post_id, author_id=row.author_id, before_id=row.id
-            )
-            for _item, row in fresh
-        ]
-        assessments = self.triager.assess_many([item.comment for item, _ in fresh], thread_lengths=lengths)
         crisis_channel = self.settings.slack.crisis_channel if crisis else ""
         task_ids = []
-        for (item, row), assessment in zip(fresh, assessments, strict=True):
-            classification, reply = assessment.classification, assessment.reply
+        for item, row in fresh:
+            comment = item.comment
+            # a comment stored by someone else between the check and now was not classified above
+            classification = classified.get(
+                (comment.platform, comment.id)
+            ) or self.triager.classifier.classify(comment)
+            thread_length = await repo.count_thread_comments(
+                session, post_id=row.post_id, author_id=row.author_id, before_id=row.id
+            )
+            reply = self.triager.suggest(comment, classification, thread_length=thread_length)
             flags = classification.sorted_flags
             session.add(
                 ClassificationRow(

@@ -88,6 +88,20 @@ async def insert_comment(session: AsyncSession, **values: Any) -> tuple[CommentR
     return row, inserted_id is not None
 
 
+async def known_external_ids(session: AsyncSession, platform: str, external_ids: list[str]) -> set[str]:
+    """Which of these comment ids are stored already (asked in chunks the drivers accept)."""
+    known: set[str] = set()
+    for start in range(0, len(external_ids), 1000):
+        chunk = external_ids[start : start + 1000]
+        rows = await session.execute(
+            select(CommentRow.external_id).where(
+                CommentRow.platform == platform, CommentRow.external_id.in_(chunk)
+            )
+        )
+        known.update(rows.scalars())
+    return known
+
+
 async def comment_by_external_id(session: AsyncSession, platform: str, external_id: str) -> CommentRow | None:
     return (
         await session.execute(

@@ -81,7 +81,9 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Claim and process one round of lane heads. Returns how many messages were processed."""
         now = asyncio.get_running_loop().time()
-        paced = [lane for lane, ready_at in self._lane_ready_at.items() if ready_at > now]
+        # forget lanes that are ready again, so the map stays as small as the lanes being paced
+        self._lane_ready_at = {lane: at for lane, at in self._lane_ready_at.items() if at > now}
+        paced = list(self._lane_ready_at)
         async with self.db.session() as session:
             claimed = await queue.claim_heads(
                 session, self.worker_id, kinds=list(self.handlers), skip_lanes=paced
@@ -155,7 +157,13 @@ class OutboxWorker:
             if processed == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s())
+
+    def _idle_s(self) -> float:
+        """How long to wait for work: the poll interval, or less when a paced lane is ready sooner."""
+        now = asyncio.get_running_loop().time()
+        waits = [ready_at - now for ready_at in self._lane_ready_at.values() if ready_at > now]
+        return min([self.poll_s, *waits])
 
     def stop(self) -> None:
         self._stopping = True

@@ -21,7 +21,7 @@ Like Slack, it:
   on a bot method (or an ``xox*`` token on ``apps.connections.open``) -> ``not_allowed_token_type``.
   Errors are HTTP 200 with ``{"ok": false, "error": ...}``, unknown methods give ``unknown_method``.
 * implements auth.test, chat.postMessage/update/postEphemeral/getPermalink/delete, views.open/push/
-  update/publish, usergroups.users.list, users.info, conversations.open/info, bots.info, api.test,
+  update/publish, usergroups.users.list, users.info, conversations.open/info/history, bots.info, api.test,
   reactions.add, files.getUploadURLExternal + the upload URL + files.completeUploadExternal,
   apps.connections.open; anything else can be answered with :meth:`FakeSlackAPI.set_response`.
 * validates what Slack validates and the SDK does not: Block Kit limits (50 blocks per message,
@@ -59,6 +59,8 @@ mode. The same builders exist as methods on :class:`FakeSlackAPI`, filled in fro
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import copy
 import hashlib
@@ -1063,6 +1065,7 @@ class FakeSlackAPI:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "reactions.add": self._reactions_add,
@@ -2248,6 +2251,53 @@ class FakeSlackAPI:
                 "context_team_id": self.workspace.team_id,
             },
         }
+
+    def _conversations_history(self, method: str, body: JSONDict) -> JSONDict:
+        """A channel's top-level messages, newest first, between ``oldest`` and ``latest`` (exclusive unless
+        ``inclusive``), ``limit`` (default 100, at most 999) a page with cursor paging; message metadata only
+        with ``include_all_metadata``."""
+        channel = body.get("channel")
+        if not channel or not isinstance(channel, str):
+            raise _ApiError("channel_not_found")
+        self._check_channel(channel)
+        try:
+            limit = min(max(int(body.get("limit") or 100), 1), 999)
+            oldest = float(body.get("oldest") or 0)
+            latest = float(body["latest"]) if body.get("latest") else float("inf")
+            offset = (
+                int(base64.b64decode(str(body["cursor"])).decode().removeprefix("offset:"))
+                if body.get("cursor")
+                else 0
+            )
+        except (TypeError, ValueError, binascii.Error):
+            raise _ApiError("invalid_arguments") from None
+        inclusive = str(body.get("inclusive", "")).lower() in ("true", "1")
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("true", "1")
+        with self._lock:
+            found = [
+                message
+                for message in self._messages.values()
+                if message.channel == channel
+                and not message.deleted
+                and message.thread_ts in (None, message.ts)
+                and (
+                    oldest <= float(message.ts) <= latest
+                    if inclusive
+                    else oldest < float(message.ts) < latest
+                )
+            ]
+            found.sort(key=lambda message: float(message.ts), reverse=True)
+            page = [message.to_api(self.workspace) for message in found[offset : offset + limit]]
+        if not with_metadata:
+            for message in page:
+                message.pop("metadata", None)
+        has_more = offset + limit < len(found)
+        answer: JSONDict = {"ok": True, "messages": page, "has_more": has_more}
+        if has_more:
+            answer["response_metadata"] = {
+                "next_cursor": base64.b64encode(f"offset:{offset + limit}".encode()).decode()
+            }
+        return answer
 
     def _reactions_add(self, method: str, body: JSONDict) -> JSONDict:
         if not body.get("name"):

@@ -1084,3 +1084,30 @@ async def test_bolt_http_command_and_event_over_a_real_server(fake: FakeSlackAPI
             assert fake.home_view("U0MOD00001") is not None
     finally:
         await runner.cleanup()
+
+
+async def test_conversations_history_pages_newest_first_and_shows_metadata_only_when_asked(
+    fake: FakeSlackAPI, client: AsyncWebClient
+) -> None:
+    posted = []
+    for number in range(5):
+        answer = await client.chat_postMessage(
+            channel=MOD_CHANNEL,
+            text=f"task {number}",
+            metadata={"event_type": "task", "event_payload": {"task_id": number}},
+        )
+        posted.append(answer["ts"])
+    await client.chat_postMessage(channel=MOD_CHANNEL, text="a reply", thread_ts=posted[0])
+
+    first = await client.conversations_history(channel=MOD_CHANNEL, limit=3, include_all_metadata=True)
+    assert [m["ts"] for m in first["messages"]] == posted[::-1][:3]  # newest first, no thread replies
+    assert first["messages"][0]["metadata"]["event_payload"] == {"task_id": 4}
+    assert first["has_more"]
+    rest = await client.conversations_history(
+        channel=MOD_CHANNEL, limit=3, cursor=first["response_metadata"]["next_cursor"]
+    )
+    assert [m["ts"] for m in rest["messages"]] == posted[1::-1]
+    assert not rest["has_more"] and all("metadata" not in m for m in rest["messages"])
+
+    since = await client.conversations_history(channel=MOD_CHANNEL, oldest=posted[2])
+    assert [m["ts"] for m in since["messages"]] == posted[:2:-1]

@@ -48,7 +48,7 @@ def _dedupe_events() -> Callable[..., Awaitable[Any]]:
 
     async def middleware(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> Any:
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id:
+        if isinstance(event_id, str) and event_id:
             if event_id in seen:
                 return BoltResponse(status=200, body="")  # acknowledged, nothing done twice
             seen[event_id] = None

@@ -44,7 +44,11 @@ def body_problem(text: str, content_type: str) -> str | None:
             data = json.loads(text)
         except ValueError:
             return "the body is not JSON"
-        return None if isinstance(data, dict) else "the body is not a JSON object"
+        if not isinstance(data, dict):
+            return "the body is not a JSON object"
+        if not isinstance(data.get("event_id", ""), str):
+            return "the event_id is not a string"
+        return None
     if "payload" not in text:
         return None  # a slash command or an SSL check: a plain form
     payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")

@@ -541,6 +541,7 @@ class Stack:
                 "timeout_s": 5.0,
                 "poll_interval_s": 3600,
                 "max_retries": 1,
+                "sync_concurrency": 2,  # a handful of pages: a sync that a kill can land half-way through
             },
             "roles": {
                 "moderators": [MODERATOR],

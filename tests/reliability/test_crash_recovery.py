@@ -37,7 +37,7 @@ async def test_sigkill_during_a_sync_loses_and_duplicates_nothing(stack: Stack) 
         for _ in range(SYNC_COMMENTS_PER_PAGE):
             stack.add_comment(page)
     total = SYNC_COMMENTS_PER_PAGE * SYNC_PAGES
-    stack.graph.set_latency(0.5)  # four pages at a time, half a second each: a kill lands half-way
+    stack.graph.set_latency(0.5)  # two pages at a time, half a second each: a kill lands half-way
     sync = stack.start_cli("sync", "sync")
     stored = await wait_until(
         lambda: stack.count(CommentRow),
@@ -109,11 +109,6 @@ async def test_sigkill_while_publishing_publishes_exactly_once(stack: Stack, cut
     assert await stack.count(AuditEvent, AuditEvent.action == "reply_published") == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG: handlers/outbox_sender.py SlackSender.post_task posts again when the process died after "
-    "Slack accepted the message but before slack_ts was stored; see the report for the fix",
-)
 async def test_sigkill_after_slack_accepted_a_task_message_posts_it_once(stack: Stack) -> None:
     stack.add_comment(stack.pages[0])
     held = stack.slack_proxy.hold("POST", "chat.postMessage", when="after")

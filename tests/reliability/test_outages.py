@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-import pytest
 from sqlalchemy import select
 
 from storage.models import CommentRow, OutboxMessage, Page, TaskRow
@@ -74,11 +73,6 @@ async def test_slack_down_then_unreachable_catches_up_in_order(stack: Stack) -> 
     assert status == 200, report
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG: a Slack outage longer than the outbox's 8 attempts (about two minutes of backoff) marks "
-    "task messages failed for good: they never reach Slack; see the report for the fix",
-)
 async def test_a_long_slack_outage_loses_no_task_message(stack: Stack) -> None:
     bot = await stack.started_bot()
     stack.slack.set_down(True)

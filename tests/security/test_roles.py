@@ -97,22 +97,7 @@ async def task_state(stack: Stack, task_id: int) -> tuple[object, ...]:
         )
 
 
-@pytest.mark.parametrize(
-    "action_id",
-    [
-        pytest.param(
-            action_id,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="BUG: handlers/actions.py TaskActions.edit opens the edit modal without a role check "
-                "and audits nothing; the refusal only comes on submit; see the report",
-            ),
-        )
-        if action_id == "task_edit"
-        else action_id
-        for action_id in TASK_BUTTONS
-    ],
-)
+@pytest.mark.parametrize("action_id", TASK_BUTTONS)
 async def test_a_user_without_a_role_is_refused_every_button(
     live: tuple[Stack, BotProcess, int], action_id: str
 ) -> None:

@@ -23,6 +23,7 @@ PHRASE_SECTIONS = (
     "abusive",
     "political",
     "rumour",
+    "tone",
 )
 # Lists in those sections that are not phrase lists.
 NOT_PHRASES = frozenset({"person.first_names", "person.ambiguous_first_names", "person.not_surnames"})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.classifier.cues import find_by_label
 from bot.classifier.features import (
     CUE_NAMES,
     N_CUES,
@@ -36,6 +37,9 @@ CONTRADICTION_BOOST = 2.0
 # from 1.0 changed no out-of-fold prediction on the training data and settles short requests such as
 # "Kan eg få innsyn i kontrakten?", which read like general questions to the n-grams.
 FORMAL_REQUEST_BOOST = 2.0
+# A harsh verdict ("elendig", "skandale", "takk for ingenting", cues.toml [tone]) is not praise; the
+# n-grams alone can miss it when the rest of the comment reads positive or neutral.
+HARSH_PRAISE_PENALTY = 2.0
 EMOJI_ONLY_CONFIDENCE = 0.7
 _FORMAL = CUE_NAMES.index("formal_request")
 _FLAG_ENUMS = tuple(Flag(name) for name in FLAGS)
@@ -153,7 +157,7 @@ class EmbeddedClassifier:
         polarity = _softmax(z[:, :n_pol] + artifact.polarity_bias)
         dense = np.hstack([cues, polarity])
         logits = z[:, n_pol : n_pol + n_cat] + dense @ artifact.category_dense + artifact.category_bias
-        logits = logits + self._rule_boosts(rules, cues)
+        logits = logits + self._rule_boosts(rules, cues, texts)
         flag_logits = z[:, n_pol + n_cat :] + cues[:, :N_CUES] @ artifact.flag_dense + artifact.flag_bias
         return _softmax(logits), _sigmoid(flag_logits)
 
@@ -165,11 +169,15 @@ class EmbeddedClassifier:
         text = weight_counts(runtime.hasher.counts(normalized), artifact.idf, artifact.spec)
         return _softmax(text.dot(artifact.polarity_text) + artifact.polarity_bias)
 
-    def _rule_boosts(self, rules: Sequence[RuleResult], cues: np.ndarray) -> np.ndarray:
+    def _rule_boosts(self, rules: Sequence[RuleResult], cues: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """Extra logits where labels.md is explicit: a formal request (innsyn, an appeal, an application
         for an exemption) is a case inquiry, and so is nothing else first; an assertion that contradicts
-        a configured fact is a factual error."""
+        a configured fact is a factual error; a harsh verdict is not praise."""
         boosts = np.zeros((len(rules), len(CATEGORIES)), dtype=np.float64)
+        praise = CATEGORIES.index(Category.PRAISE.value)
+        for i, text in enumerate(texts):
+            if "tone.harsh" in find_by_label(text):
+                boosts[i, praise] -= HARSH_PRAISE_PENALTY
         boosts[:, CATEGORIES.index(Category.CASE_INQUIRY.value)] += FORMAL_REQUEST_BOOST * cues[:, _FORMAL]
         factual = CATEGORIES.index(Category.FACTUAL_ERROR.value)
         for i, rule in enumerate(rules):

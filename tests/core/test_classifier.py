@@ -84,6 +84,23 @@ def test_contradiction_with_the_post_is_a_factual_error(classifier: EmbeddedClas
     assert result.matched_fact is not None and "1. september" in result.matched_fact.statement
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Typisk kommunen, alt tek dobbelt så lang tid og kostar tre gonger så mykje. Elendig styring.",
+        "Elendig styring.",
+        "Takk for ingenting, nok ein gong",
+        "Heilt latterleg at dette skal ta eit halvt år",
+    ],
+)
+def test_a_harsh_verdict_is_never_praise(classifier: EmbeddedClassifier, text: str) -> None:
+    assert _category(classifier, text) is not Category.PRAISE
+
+
+def test_praise_with_a_small_harsh_aside_stays_praise(classifier: EmbeddedClassifier) -> None:
+    assert _category(classifier, "Flott konsert i går, men elendig lyd bak i salen") is Category.PRAISE
+
+
 def test_rumour_as_fact_is_a_factual_error(classifier: EmbeddedClassifier) -> None:
     text = "Har høyrt at symjehallen ikkje opnar før til jul, naboen min jobbar der"
     assert _category(classifier, text) is Category.FACTUAL_ERROR

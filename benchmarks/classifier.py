@@ -4,8 +4,10 @@
 
 Prints dev macro-F1 with per-category and per-flag F1; NoReC_sentence 3-class test macro-F1 with the
 mapping positive -> praise, neutral -> neutral, negative -> negative or factual_error (beside the
-published anchors); comments per second in one process (batch and one by one); cold model load time
-(in a fresh subprocess); model size on disk; peak memory. NoReC is looked for at $NOREC_DIR, else at
+published anchors); comments per second in one process on fresh text (batch of 2,000 and one by one,
+median of 3 runs, wall clock and CPU time; also a batch in a new process whose memos are empty);
+load time as a fresh process sees it (import + load the model + classify the first comment, median
+of 3); model size on disk; peak memory. NoReC is looked for at $NOREC_DIR, else at
 ../shared/data/norec_sentence relative to the repository root; without it that part is skipped.
 """
 
@@ -102,60 +104,139 @@ def _fresh(comments: list[Comment], round_no: int) -> list[Comment]:
     return [Comment(text=c.text + pad, post_text=c.post_text, id=c.id) for c in comments]
 
 
-def speed(classifier: EmbeddedClassifier, dev_path: Path, seconds: float = 3.0) -> dict[str, float]:
-    examples = read_examples(dev_path)
-    comments = [Comment(text=e.text, post_text=e.post_text, id=str(i)) for i, e in enumerate(examples)]
-    classifier.classify_many(comments[:50])  # warm-up
+def _speed_comments(dev_path: Path, count: int) -> list[Comment]:
+    """`count` labelled comments: dev first, then training rows (their texts, not their labels)."""
+    paths = [dev_path, *sorted((ROOT / "data").glob("train_*.jsonl"))]
+    comments: list[Comment] = []
+    for path in paths:
+        if path.is_file():
+            comments += [Comment(text=e.text, post_text=e.post_text) for e in read_examples(path)]
+        if len(comments) >= count:
+            break
+    return [Comment(text=c.text, post_text=c.post_text, id=str(i)) for i, c in enumerate(comments[:count])]
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def speed(
+    classifier: EmbeddedClassifier, dev_path: Path, count: int = 2000, runs: int = 3
+) -> dict[str, float]:
+    """Comments per second, median of `runs` runs, wall clock and process CPU time.
+
+    Batch: classify_many over `count` fresh comments (every run pads the texts differently, so no
+    per-text cache answers; the hashing memo of words seen before does, as in a running bot).
+    One by one: classify() on the first 500 of them, fresh the same way.
+    Cold: a fresh interpreter classifying comments it has never seen (first batch, empty memos)."""
+    comments = _speed_comments(dev_path, count)
+    classifier.classify_many(comments[:50])  # warm-up: imports and lazy loads
     rounds = iter(range(1, 10_000))
-    batch_count, batch_time = 0, 0.0
-    while batch_time < seconds:
-        fresh = _fresh(comments, next(rounds))
-        started = time.perf_counter()
-        classifier.classify_many(fresh)
-        batch_time += time.perf_counter() - started
-        batch_count += len(fresh)
-    single_count, single_time = 0, 0.0
-    while single_time < seconds:
-        for comment in _fresh(comments, next(rounds)):
-            started = time.perf_counter()
-            classifier.classify(comment)
-            single_time += time.perf_counter() - started
-            single_count += 1
-            if single_time >= seconds:
-                break
-    fresh = _fresh(comments, next(rounds))
+    result: dict[str, float] = {"comments": len(comments), "runs": runs}
+    for name, size, one_by_one in (("batch", len(comments), False), ("one_by_one", 500, True)):
+        wall: list[float] = []
+        cpu: list[float] = []
+        for _ in range(runs):
+            fresh = _fresh(comments[:size], next(rounds))
+            started, started_cpu = time.perf_counter(), time.process_time()
+            if one_by_one:
+                for comment in fresh:
+                    classifier.classify(comment)
+            else:
+                classifier.classify_many(fresh)
+            wall.append(len(fresh) / (time.perf_counter() - started))
+            cpu.append(len(fresh) / max(time.process_time() - started_cpu, 1e-9))
+        result[f"comments_per_s_{name}"] = round(_median(wall))
+        result[f"comments_per_s_{name}_cpu"] = round(_median(cpu))
+        result[f"comments_per_s_{name}_runs"] = [round(x) for x in wall]  # type: ignore[assignment]
+    fresh = _fresh(comments[:500], next(rounds))
     started = time.perf_counter()
     for comment in fresh:
         analyse_rules(comment.text, comment.post_text)
-    rules_rate = len(fresh) / (time.perf_counter() - started)
+    result["rule_detectors_per_s"] = round(len(fresh) / (time.perf_counter() - started))
+    return result
+
+
+_COLD_CODE = """
+import json, sys, time
+from bot.classifier.embedded import EmbeddedClassifier
+from bot.domain import Comment
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()][: int(sys.argv[2])]
+comments = [Comment(text=r["text"], post_text=r.get("post_text") or "") for r in rows]
+classifier = EmbeddedClassifier(sys.argv[3])
+classifier.classify(Comment(text="Takk for god hjelp!"))
+started, started_cpu = time.perf_counter(), time.process_time()
+classifier.classify_many(comments)
+print(len(comments) / (time.perf_counter() - started), len(comments) / (time.process_time() - started_cpu))
+"""
+
+
+def cold_speed(model_dir: Path, runs: int = 3) -> dict[str, float] | None:
+    """Batch speed on text no memo has seen: a fresh interpreter, the first 2,000 training comments."""
+    train = ROOT / "data" / "train_a.jsonl"
+    if not train.is_file():
+        return None
+    wall, cpu = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _COLD_CODE, str(train), "2000", str(model_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        wall.append(float(out[0]))
+        cpu.append(float(out[1]))
     return {
-        "comments_per_s_batch": round(batch_count / batch_time),
-        "comments_per_s_one_by_one": round(single_count / single_time),
-        "rule_detectors_per_s": round(rules_rate),
+        "comments_per_s_batch_cold": round(_median(wall)),
+        "comments_per_s_batch_cold_cpu": round(_median(cpu)),
     }
 
 
-def cold_load_seconds(model_dir: Path) -> dict[str, float]:
-    """Import + load + first classification, in a fresh interpreter (best of three)."""
-    code = (
-        "import time; t0 = time.perf_counter();"
-        "from bot.classifier.embedded import EmbeddedClassifier; from bot.domain import Comment;"
-        "t1 = time.perf_counter();"
-        f"c = EmbeddedClassifier({str(model_dir)!r}); t2 = time.perf_counter();"
-        "c.classify(Comment(text='Takk for god hjelp!')); t3 = time.perf_counter();"
-        "print(t1 - t0, t2 - t1, t3 - t2)"
-    )
-    runs = []
-    for _ in range(3):
+_LOAD_CODE = """
+import time
+t0 = time.perf_counter()
+from bot.classifier.embedded import EmbeddedClassifier
+from bot.domain import Comment
+t1 = time.perf_counter()
+c = EmbeddedClassifier({model!r})
+t2 = time.perf_counter()
+c.classify(Comment(text="Takk for god hjelp!"))
+t3 = time.perf_counter()
+# the high-water mark of this program's memory: VmHWM (ru_maxrss would include the parent's memory
+# from before exec, on Linux)
+try:
+    status = open("/proc/self/status", encoding="ascii").read()
+    peak_kb = int(status.split("VmHWM:")[1].split()[0])
+except (OSError, IndexError, ValueError):
+    import resource
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(t1 - t0, t2 - t1, t3 - t2, peak_kb / 1024)
+"""
+
+
+def cold_load_seconds(model_dir: Path, runs: int = 3) -> dict[str, float]:
+    """Fresh interpreter: import + load the model + classify the first comment (median of `runs`);
+    also the peak memory of such a process."""
+    measured = []
+    for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+            [sys.executable, "-c", _LOAD_CODE.format(model=str(model_dir))],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
-        runs.append(tuple(float(x) for x in out))
-    best = min(runs, key=lambda r: r[1])
+        measured.append(tuple(float(x) for x in out))
+    totals = [sum(m[:3]) for m in measured]
+    middle = measured[totals.index(_median(totals))]
     return {
-        "import_s": round(best[0], 3),
-        "model_load_s": round(best[1], 3),
-        "first_classify_s": round(best[2], 3),
+        "load_total_s": round(_median(totals), 3),
+        "load_total_s_runs": [round(t, 3) for t in totals],  # type: ignore[dict-item]
+        "import_s": round(middle[0], 3),
+        "model_load_s": round(middle[1], 3),
+        "first_classify_s": round(middle[2], 3),
+        "peak_rss_mb_after_first_comment": round(middle[3], 1),
     }
 
 
@@ -166,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", default=str(ROOT / "data" / "dev.jsonl"))
     parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per speed measurement")
+    parser.add_argument("--comments", type=int, default=2000, help="comments per batch speed run")
     args = parser.parse_args(argv)
     model_dir, dev_path = Path(args.model), Path(args.dev)
 
@@ -174,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"model_version": classifier.version}
     results["dev"] = dev_quality(classifier, dev_path) if dev_path.is_file() else None
     results["norec"] = norec_quality(classifier)
-    results["speed"] = speed(classifier, dev_path, args.seconds) if dev_path.is_file() else None
+    results["speed"] = speed(classifier, dev_path, args.comments) if dev_path.is_file() else None
+    if results["speed"] is not None:
+        results["speed"].update(cold_speed(model_dir) or {})
     results["load"] = cold_load_seconds(model_dir)
     results["model_bytes"] = sum(f.stat().st_size for f in model_dir.iterdir() if f.is_file())
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -190,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         dev = results["dev"]
         print(f"\n== dev ({dev_path}) ==")
         print(dev["table"])
+        print(f"flag micro-F1: {dev['flag_micro_f1']:.3f}")
         print("accuracy by language:", dev["accuracy_by_language"])
     else:
         print(f"\n== dev: {dev_path} not found, skipped ==")
@@ -205,18 +289,33 @@ def main(argv: list[str] | None = None) -> int:
         )
     if results["speed"]:
         s = results["speed"]
-        print("\n== speed (one process) ==")
-        print(f"batch:      {s['comments_per_s_batch']:>8} comments/s")
-        print(f"one by one: {s['comments_per_s_one_by_one']:>8} comments/s")
+        print(f"\n== speed (one process, fresh text, median of {s['runs']} runs; wall clock / CPU time) ==")
+        print(
+            f"batch of {s['comments']}:  {s['comments_per_s_batch']:>6} / {s['comments_per_s_batch_cpu']:>6} "
+            f"comments/s   (runs: {s['comments_per_s_batch_runs']})"
+        )
+        print(
+            f"one by one:      {s['comments_per_s_one_by_one']:>6} / {s['comments_per_s_one_by_one_cpu']:>6} "
+            f"comments/s   (runs: {s['comments_per_s_one_by_one_runs']})"
+        )
+        if "comments_per_s_batch_cold" in s:
+            print(
+                f"batch, cold (new process, unseen words): {s['comments_per_s_batch_cold']} / "
+                f"{s['comments_per_s_batch_cold_cpu']} comments/s"
+            )
         print(f"rule detectors alone: {s['rule_detectors_per_s']} comments/s")
     load = results["load"]
-    print("\n== load (cold, fresh interpreter, best of 3) ==")
+    print("\n== load (fresh interpreter: import + model + first comment, median of 3) ==")
     print(
+        f"total {load['load_total_s']:.3f} s (runs {load['load_total_s_runs']}): "
         f"import {load['import_s']:.3f} s, model load {load['model_load_s']:.3f} s, "
         f"first classify {load['first_classify_s']:.3f} s"
     )
     print(f"\nmodel size on disk: {results['model_bytes'] / 1e6:.2f} MB")
-    print(f"peak memory (RSS): {results['peak_rss_mb']} MB")
+    print(
+        f"peak memory (RSS): {load['peak_rss_mb_after_first_comment']} MB in a process that loaded the model "
+        f"and classified one comment; {results['peak_rss_mb']} MB in this benchmark process"
+    )
     return 0
 
 

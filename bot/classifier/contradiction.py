@@ -14,6 +14,7 @@ from bot.domain import Fact
 
 KINDS = ("date", "time", "price", "place", "weekday", "number", "rumour")
 _DIGIT = re.compile(r"\d")
+_CASE_TRAPS = frozenset("ıſİ")  # dotless i, long s, dotted capital I
 _PRIORITY = {"date": 0, "time": 1, "price": 2, "weekday": 3, "number": 4, "place": 5}
 
 
@@ -41,6 +42,8 @@ class Value:
 
 def match_fact(text: str, facts: Sequence[Fact]) -> Fact | None:
     """The configured fact `text` is about (most keywords found, inflection-tolerant), or None."""
+    if not facts:
+        return None
     tokens = cues.tokenize(text)
     best, best_count = None, 0
     for fact in facts:
@@ -94,6 +97,7 @@ class _Patterns:
     weekday_words: frozenset[str]
     month_words: frozenset[str]
     free_words: frozenset[str]
+    month_hint: re.Pattern[str]  # a month name in lower-case text (see _extract)
 
 
 def _alternation(words: Sequence[str]) -> str:
@@ -139,6 +143,7 @@ def _patterns() -> _Patterns:
         weekday_words=cues.words_in(name for name in weekdays if len(name) > 3),
         month_words=cues.words_in(months),
         free_words=cues.words_in(word.split()[0] for word in dates["free_words"]),
+        month_hint=re.compile(rf"(?:{month})"),
     )
 
 
@@ -169,18 +174,25 @@ def _extract(text: str, today: date | None) -> tuple[Value, ...]:
     # Cheap gates first: most comments have no digits and name no weekday or month.
     has_digits = bool(_DIGIT.search(text))
     words = frozenset(cues.tokenize(text).norm)
-    if has_digits:
+    # Necessary conditions for the case-insensitive patterns, tested on the lower-cased text: a month
+    # name (date_word), a time word, which all start with "kl" (time), "kr", "nok" or ",-" (prices).
+    # Letters that IGNORECASE, but not str.lower, equates with ASCII ones make every test pass.
+    lowered = text.lower() if has_digits else ""
+    unsure = has_digits and not _CASE_TRAPS.isdisjoint(text)
+    if has_digits and (unsure or patterns.month_hint.search(lowered)):
         for match in patterns.date_word.finditer(text):
             day = match.group(1) or match.group(5)
-            month_name = (match.group(2) or match.group(4)).lower()
+            # IGNORECASE also matches letters that lower() keeps ("AUGUſT"): those are skipped
+            month_number = patterns.month_names.get((match.group(2) or match.group(4)).lower())
             year = match.group(3)
-            if 1 <= int(day) <= 31:
+            if month_number is not None and 1 <= int(day) <= 31:
                 add(
                     "date",
-                    (patterns.month_names[month_name], int(day)) + ((int(year),) if year else ()),
+                    (month_number, int(day)) + ((int(year),) if year else ()),
                     match.start(),
                     match.end(),
                 )
+    if has_digits and (unsure or "kl" in lowered):
         for match in patterns.time.finditer(text):
             hour, minute = int(match.group(1)), int(match.group(2) or 0)
             if hour <= 24 and minute < 60:
@@ -197,6 +209,7 @@ def _extract(text: str, today: date | None) -> tuple[Value, ...]:
                         match.start(3),
                         match.end(4) if match.group(4) else match.end(3),
                     )
+    if has_digits:
         for match in patterns.date_numeric.finditer(text):
             day, separator, month, year, dot = match.groups()
             is_date = (
@@ -216,22 +229,29 @@ def _extract(text: str, today: date | None) -> tuple[Value, ...]:
             add("time", (int(match.group(1)), int(match.group(3))), match.start(), match.end())
         for match in patterns.week.finditer(text):
             add("date", ("week", int(match.group(1))), match.start(), match.end())
-        for pattern in (patterns.price_before, patterns.price_after):
-            for match in pattern.finditer(text):
-                add("price", (_amount(match.group(1)),), match.start(), match.end())
+        if unsure or "kr" in lowered or "nok" in lowered or ",-" in lowered:
+            for pattern in (patterns.price_before, patterns.price_after):
+                for match in pattern.finditer(text):
+                    add("price", (_amount(match.group(1)),), match.start(), match.end())
     if words & patterns.free_words:
         for match in patterns.free.finditer(text):
             add("price", (0,), match.start(), match.end())
     if words & patterns.weekday_words:
         for match in patterns.weekday.finditer(text):
-            add("weekday", (patterns.weekday_names[match.group(1).lower()],), match.start(), match.end())
+            weekday = patterns.weekday_names.get(match.group(1).lower())
+            if weekday is not None:
+                add("weekday", (weekday,), match.start(), match.end())
     if today is not None:
         for match in patterns.relative_day.finditer(text):
-            day = today + timedelta(days=patterns.relative[re.sub(r"\s+", " ", match.group(1).lower())])
-            add("date", (day.month, day.day), match.start(), match.end())
+            offset = patterns.relative.get(re.sub(r"\s+", " ", match.group(1).lower()))
+            if offset is not None:
+                day = today + timedelta(days=offset)
+                add("date", (day.month, day.day), match.start(), match.end())
     if words & patterns.month_words:
         for match in patterns.month.finditer(text):
-            add("date", ("month", patterns.month_names[match.group(1).lower()]), match.start(), match.end())
+            month_number = patterns.month_names.get(match.group(1).lower())
+            if month_number is not None:
+                add("date", ("month", month_number), match.start(), match.end())
     if has_digits:
         for match in patterns.number.finditer(text):
             unit = _unit(match.group(2))

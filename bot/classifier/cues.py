@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,13 @@ PHRASE_SECTIONS = (
     "abusive",
     "political",
     "rumour",
+    "tone",
 )
 # Lists in those sections that are not phrase lists.
 NOT_PHRASES = frozenset({"person.first_names", "person.ambiguous_first_names", "person.not_surnames"})
+# Texts whose tokens and cue phrases are kept: a batch of comments, and the posts they were written
+# under, which the detectors read again for every comment.
+CACHE_SIZE = 4096
 # Masked words ("f*en") are only read as abusive words.
 MASKED_LABEL_PREFIX = "abusive."
 
@@ -140,7 +146,7 @@ class Tokens:
         return self.starts[first], self.ends[last - 1]
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=CACHE_SIZE)
 def tokenize(text: str) -> Tokens:
     """Split `text` into words (cached: every detector tokenises the same comment)."""
     raw = _TOKEN.findall(text)
@@ -181,27 +187,35 @@ def tokenize(text: str) -> Tokens:
     )
 
 
+_BREAKS = re.compile(r"[.!?\n…]")
+
+
 def _positions(text: str, raw: list[str]) -> tuple[list[int], list[int], list[int]]:
     """Where each word starts and ends, and which sentence it is in ("1. september" goes on)."""
     starts: list[int] = []
     ends: list[int] = []
-    sentence: list[int] = []
-    position = current = 0
-    previous = ""
+    find = text.find
+    position = 0
     for word in raw:
-        start = text.find(word, position)
-        if start > position and previous:
-            gap = text[position:start]
-            if "." in gap or "!" in gap or "?" in gap or "\n" in gap or "…" in gap:
-                ordinal = previous.isdigit() and not word[:1].isupper()  # "1. september", "3. klasse"
-                if not (gap.strip() == "." and (ordinal or previous.lower() in _ABBREVIATIONS)):
-                    current += 1
+        start = find(word, position)
         position = start + len(word)
         starts.append(start)
         ends.append(position)
-        sentence.append(current)
-        previous = word
-    return starts, ends, sentence
+    count = len(raw)
+    if count < 2 or not _BREAKS.search(text):
+        return starts, ends, [0] * count
+    # Words never contain . ! ? or a line break, so each one found lies in the gap before some word.
+    gaps = sorted({bisect_right(starts, match.start()) for match in _BREAKS.finditer(text)})
+    steps = [0] * count
+    for index in gaps:
+        if index == 0 or index >= count:
+            continue  # before the first word or after the last: no new sentence starts
+        previous, word = raw[index - 1], raw[index]
+        gap = text[ends[index - 1] : starts[index]]
+        ordinal = previous.isdigit() and not word[:1].isupper()  # "1. september", "3. klasse"
+        if not (gap.strip() == "." and (ordinal or previous.lower() in _ABBREVIATIONS)):
+            steps[index] = 1
+    return starts, ends, list(accumulate(steps))
 
 
 def _mentions(text: str, raw: list[str], starts: list[int], ends: list[int]) -> list[bool]:
@@ -269,6 +283,7 @@ def _matches(pattern: _Pattern, tokens: Tokens, index: int) -> bool:
 
 
 _Entry = tuple[str, _Pattern, tuple[_Pattern, ...]]  # label, first word, the other words
+_NOTHING: tuple[list[_Entry], list[_Entry], bool] = ([], [], False)  # a form that starts no phrase
 
 
 class Lexicon:
@@ -293,38 +308,56 @@ class Lexicon:
                 table.setdefault(head, []).append(item)
         self._prefix_lengths = sorted({len(key) for key in self._prefix})
         self._suffix_lengths = sorted({len(key) for key in self._suffix})
+        self._pair_heads = frozenset(head for head, _ in self._pairs)
+        self._forms: dict[str, tuple[list[_Entry], list[_Entry], bool]] = {}
+
+    def _single(self, form: str) -> tuple[list[_Entry], list[_Entry], bool]:
+        """What a word form can start: (exact entries, prefix then suffix entries, whether it is the
+        first word of a two-word key); memoised, since it depends on the form alone."""
+        known = self._forms.get(form)
+        if known is not None:
+            return known
+        exact = list(self._exact.get(form, ()))
+        affixes: list[_Entry] = []
+        size = len(form)
+        for length in self._prefix_lengths:
+            if length > size:
+                break
+            affixes.extend(self._prefix.get(form[:length], ()))
+        for length in self._suffix_lengths:
+            if length > size:
+                break
+            affixes.extend(self._suffix.get(form[-length:], ()))
+        head = form in self._pair_heads
+        known = (exact, affixes, head) if exact or affixes or head else _NOTHING
+        if len(self._forms) >= 200_000:
+            self._forms.clear()
+        self._forms[form] = known
+        return known
 
     def find(self, tokens: Tokens, labels: frozenset[str] | None = None) -> list[Hit]:
         """Every phrase found in `tokens` (mentions of people skipped), optionally only some labels."""
         hits: list[Hit] = []
         norm = tokens.norm
+        alts = tokens.alt
+        mention = tokens.mention
         count = len(norm)
+        single = self._single
+        memo = self._forms
+        pairs = self._pairs
         for index, word in enumerate(norm):
-            if tokens.mention[index]:
-                continue
+            alt = alts[index]
+            if (not alt and memo.get(word) is _NOTHING and "*" not in word) or mention[index]:
+                continue  # most words start no phrase
             candidates: list[_Entry] = []
-            forms = (word, tokens.alt[index]) if tokens.alt[index] else (word,)
-            for form in forms:
-                found = self._exact.get(form)
-                if found:
-                    candidates.extend(found)
-                if index + 1 < count:
-                    found = self._pairs.get((form, norm[index + 1]))
+            for form in (word, alt) if alt else (word,):
+                exact, affixes, starts_pair = single(form)
+                candidates += exact
+                if starts_pair and index + 1 < count:
+                    found = pairs.get((form, norm[index + 1]))
                     if found:
-                        candidates.extend(found)
-                size = len(form)
-                for length in self._prefix_lengths:
-                    if length > size:
-                        break
-                    found = self._prefix.get(form[:length])
-                    if found:
-                        candidates.extend(found)
-                for length in self._suffix_lengths:
-                    if length > size:
-                        break
-                    found = self._suffix.get(form[-length:])
-                    if found:
-                        candidates.extend(found)
+                        candidates += found
+                candidates += affixes
             masked = "*" in word
             if masked:
                 candidates.extend(self._masked(word))
@@ -379,13 +412,13 @@ def _phrase_lists(cues: Mapping[str, Any], sections: Sequence[str]) -> Iterable[
                 yield label, value
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=CACHE_SIZE)
 def find(text: str) -> tuple[Hit, ...]:
     """Every cue phrase in `text` (cached per text)."""
     return tuple(lexicon().find(tokenize(text)))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=CACHE_SIZE)
 def find_by_label(text: str) -> Mapping[str, tuple[Hit, ...]]:
     """The cue phrases in `text` grouped by list ("urgent.hazards": (...)), cached per text."""
     grouped: dict[str, list[Hit]] = {}

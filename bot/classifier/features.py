@@ -2,7 +2,8 @@
 
 Two kinds of features:
 - hashed sparse n-grams (characters 2-5 inside word boundaries, words 1-2) of the normalised text,
-  through sklearn's stateless HashingVectorizer, weighted by a stored IDF vector;
+  the same as sklearn's HashingVectorizer but computed with numpy alone (hashing.py), weighted by a
+  stored IDF vector;
 - dense cue features: the rule detectors' verdicts (flags, contradiction with the post or a fact),
   own-case vs general questions, rumour and sarcasm markers, emoji tone, shouting, and how the
   comment's numbers and dates relate to the post's.
@@ -13,15 +14,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
 
+from bot.classifier.hashing import NgramHasher, SparseRows
 from bot.domain import Fact, PoliticalMatter
 
 # --- emoji and emoticons -------------------------------------------------------------------------
@@ -37,6 +37,7 @@ _EMOJI_RANGES = re.compile(
     "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u2190-\u21ff\u3030\u303d\u00a9\u00ae]"
 )
 _EMOJI_MODIFIERS = re.compile("[\ufe0f\ufe0e\u200d\U0001f3fb-\U0001f3ff]")
+_EMOJI_ANY = re.compile(_EMOJI_RANGES.pattern[:-1] + _EMOJI_MODIFIERS.pattern[1:])  # either class
 _EMOTICONS = [
     (re.compile(r"(?<!\w)(?:[:;=]-?[)D\]]+|<3+|\^_?\^)(?!\w)"), " \ue003 "),
     (re.compile(r"(?<!\w)(?::'?-?[(\[]+|>:-?\(|:-?/(?!/))(?!\w)"), " \ue004 "),
@@ -49,6 +50,9 @@ _PLACEHOLDERS = str.maketrans(
 _URL = re.compile(
     r"(?i)\bhttps?://\S+|\bwww\.\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:no|com|org|net|eu|se|dk)(?:/\S*)?"
 )
+# Every branch of _URL needs "://", "www." or a dot before a top-level domain (same flags).
+_URL_HINT = re.compile(r"(?i)://|www\.|\.(?:no|com|org|net|eu|se|dk)")
+_EMOTICON_CHARS = frozenset(":;=<^>")  # every emoticon above has one of these
 _MENTION = re.compile(r"@[\w.]+(?:\s+[A-ZÆØÅ][\w-]+){0,2}")
 _REPEATS = re.compile(r"(\w)\1{2,}")
 _PUNCT_REPEATS = re.compile(r"([!?.])\1{2,}")
@@ -82,12 +86,24 @@ def normalize(text: str) -> str:
     Three or more repeated letters collapse to two ("heeeelt" -> "heelt"), runs of ! ? . to three,
     and every digit becomes 0 so that "saksnr 24/3381" and "saksnr 25/1187" look alike.
     """
-    text = unicodedata.normalize("NFC", text).translate(_QUESTION_MARKS)
-    text = _URL.sub(" \ue001 ", text)
-    text = _MENTION.sub(" \ue002 ", text)
-    for pattern, placeholder in _EMOTICONS:
-        text = pattern.sub(placeholder, text)
-    text = _replace_emoji(text.lower()).translate(_PLACEHOLDERS)
+    # The cheap tests below only skip steps that could not change the text.
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        text = text.translate(_QUESTION_MARKS)
+    if _URL_HINT.search(text):
+        text = _URL.sub(" \ue001 ", text)
+    if "@" in text:
+        text = _MENTION.sub(" \ue002 ", text)
+    if not _EMOTICON_CHARS.isdisjoint(text):
+        for pattern, placeholder in _EMOTICONS:
+            text = pattern.sub(placeholder, text)
+    text = text.lower()
+    if not text.isascii():
+        if _EMOJI_ANY.search(text):
+            text = _replace_emoji(text)
+        if max(text) >= "\ue001":  # the placeholders and emoji are above all letters in use
+            text = text.translate(_PLACEHOLDERS)
     text = _REPEATS.sub(r"\1\1", text)
     text = _PUNCT_REPEATS.sub(r"\1\1\1", text)
     text = _DIGITS.sub("0", text)
@@ -130,36 +146,24 @@ class HashingSpec:
 
 
 class TextHasher:
-    """Normalised text -> sparse counts of hashed char and word n-grams (stateless)."""
+    """Normalised text -> sparse counts of hashed char and word n-grams (stateless results; the
+    hashes of words already seen are memoised)."""
 
     def __init__(self, spec: HashingSpec) -> None:
         self.spec = spec
-        common = {"alternate_sign": False, "norm": None, "lowercase": False, "dtype": np.float32}
-        self._chars = HashingVectorizer(
-            analyzer="char_wb", ngram_range=spec.char_ngrams, n_features=spec.char_features, **common
-        )
-        self._words = HashingVectorizer(
-            analyzer="word",
-            ngram_range=spec.word_ngrams,
-            n_features=spec.word_features,
-            token_pattern=r"(?u)\b\w+\b|[?!]",
-            **common,
-        )
+        self._hasher = NgramHasher(spec.char_features, spec.word_features, spec.char_ngrams, spec.word_ngrams)
 
-    def counts(self, normalized: Sequence[str]) -> sparse.csr_matrix:
-        """Raw hashed counts, chars first, words after."""
-        texts = list(normalized)
-        return sparse.hstack([self._chars.transform(texts), self._words.transform(texts)], format="csr")
+    def counts(self, normalized: Sequence[str]) -> SparseRows:
+        """Raw hashed counts, chars first, words after (the same as sklearn's HashingVectorizer)."""
+        return self._hasher.counts(list(normalized))
 
 
-def document_frequency(counts: sparse.csr_matrix) -> np.ndarray:
+def document_frequency(counts: SparseRows) -> np.ndarray:
     """How many rows have each hashed feature."""
-    binary = counts.copy()
-    binary.data[:] = 1
-    return np.asarray(binary.sum(axis=0)).ravel()
+    return np.bincount(counts.indices, minlength=counts.n_cols).astype(np.float64)
 
 
-def idf_weights(counts: sparse.csr_matrix) -> np.ndarray:
+def idf_weights(counts: SparseRows) -> np.ndarray:
     """Smoothed IDF as in sklearn's TfidfTransformer; features never seen get weight 0."""
     df = document_frequency(counts)
     n = counts.shape[0]
@@ -168,16 +172,18 @@ def idf_weights(counts: sparse.csr_matrix) -> np.ndarray:
     return idf.astype(np.float32)
 
 
-def weight_counts(counts: sparse.csr_matrix, idf: np.ndarray, spec: HashingSpec) -> sparse.csr_matrix:
+def weight_counts(counts: SparseRows, idf: np.ndarray, spec: HashingSpec) -> SparseRows:
     """Sublinear TF times IDF, each block (chars, words) scaled to unit length.
 
-    Works on the CSR arrays directly: scipy's generic sparse operations cost more than the arithmetic
-    when a single comment is classified."""
-    counts = counts.tocsr()
-    indices, indptr = counts.indices, counts.indptr
-    data = (1.0 + np.log(counts.data.astype(np.float64))) * idf[indices]
+    Features the model never saw (IDF 0) are left out: their weight is 0 either way."""
+    keep = idf[counts.indices] > 0
+    indices = counts.indices[keep]
+    data = (1.0 + np.log(counts.data[keep].astype(np.float64))) * idf[indices]
     n_rows = counts.shape[0]
-    rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+    per_row = np.bincount(counts.row_ids()[keep], minlength=n_rows)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(per_row, out=indptr[1:])
+    rows = np.repeat(np.arange(n_rows), per_row)
     is_char = indices < spec.char_features
     squared = data * data
     char_norm = np.sqrt(np.bincount(rows[is_char], weights=squared[is_char], minlength=n_rows))
@@ -185,7 +191,7 @@ def weight_counts(counts: sparse.csr_matrix, idf: np.ndarray, spec: HashingSpec)
     norm = np.where(is_char, char_norm[rows], word_norm[rows])
     norm[norm == 0] = 1.0
     weighted = (data / norm).astype(np.float32)
-    return sparse.csr_matrix((weighted, indices.copy(), indptr.copy()), shape=counts.shape)
+    return SparseRows(indptr, indices, weighted, counts.n_cols)
 
 
 # --- dense cues ----------------------------------------------------------------------------------
@@ -311,6 +317,157 @@ _STOPWORDS = frozenset(
 )
 
 
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+class _Gate:
+    """A cheap necessary condition for one cue pattern, so that most comments skip the regex.
+
+    Every pattern above is an alternation whose branches each need some whole word (a maximal run of
+    \\w, which is what \\b...\\b around words means), some word start, or some plain substring; the
+    gate lists one such word, start or substring per branch, and the regex runs only if one is there.
+    The words of a comment are looked up once for all gates (`_gate_bits`).
+    tests/core/test_classifier.py checks that gated and plain searches agree."""
+
+    __slots__ = ("bit", "pattern", "prefixes", "substrings", "words")
+
+    def __init__(
+        self,
+        pattern: re.Pattern[str] | None,
+        words: str = "",
+        prefixes: str = "",
+        substrings: tuple[str, ...] = (),
+    ) -> None:
+        self.pattern = pattern
+        self.words = frozenset(words.split())
+        self.prefixes = tuple(prefixes.split())
+        self.substrings = re.compile("|".join(re.escape(part) for part in substrings)) if substrings else None
+        self.bit = 1 << len(_ALL_GATES)
+        _ALL_GATES.append(self)
+
+    def admits(self, word: str) -> bool:
+        return word in self.words or (bool(self.prefixes) and word.startswith(self.prefixes))
+
+    def opens(self, bits: int, text: str) -> bool:
+        return bool(bits & self.bit) or (
+            self.substrings is not None and self.substrings.search(text) is not None
+        )
+
+    def search(self, bits: int, text: str) -> bool:
+        """Whether the pattern is found in `text`; `bits` are `_gate_bits` of the words of `text`."""
+        return self.opens(bits, text) and self.pattern is not None and self.pattern.search(text) is not None
+
+
+_ALL_GATES: list[_Gate] = []
+_WORD_BITS: dict[str, int] = {}
+
+
+def _gate_bits(words: Iterable[str]) -> int:
+    """The gates that some word of a comment opens, as bits (memoised per word)."""
+    bits = 0
+    memo = _WORD_BITS
+    for word in words:
+        found = memo.get(word)
+        if found is None:
+            found = sum(gate.bit for gate in _ALL_GATES if gate.admits(word))
+            if len(memo) >= 200_000:
+                memo.clear()
+            memo[word] = found
+        bits |= found
+    return bits
+
+
+_CASE_NOUN_GATE = _Gate(
+    _CASE_NOUN,
+    "application appeal complaint permit case invoice ansökan innsyn",
+    "søkna sak klag vedtak faktur rekning regning løyve tillatels dispensasjon fritak avslag ref "
+    "byggesøknad skjema wnios заяв рахун antrag rechnung prašym codsi طلب",
+)
+_REQUEST_GATE = _Gate(
+    _REQUEST,
+    "can could nokon noen bil strøbil brøytebil folk proszę prosimy прошу просимо просим bitte "
+    "please pls fadlan vänligen snälla prašau prašome sjekke sjå se kome komme sende fikse ordne "
+    "rette hjelpe ringe hente setje sette strø brøyte måke reparere skifte følgje følge ta gje gi "
+    "svare undersøke undersøkje vurdere fjerne rydde teste kontrollere",
+    substrings=("أرجو", "الرجاء", "من فضلك"),
+)
+_PERSONAL_GATE = _Gate(
+    _PERSONAL,
+    "mi min mitt vår vårt my our sohn tochter mutter vater kind wiilkeyga gabadhayda ilmahayga "
+    "hooyaday dukra sūnus vaikas",
+    "syn córk dzieck син доч дитин",
+    ("ابني", "ابنتي", "طفلي", "أمي", "أبي"),
+)
+_RUMOUR_GATE = _Gate(
+    _RUMOUR,
+    "høyrt hørt høyrde hørte visstnok vissnok visst veit sa sier seier avisa avisen radioen "
+    "butikken facebook frå fra alle jobbar jobber kjenner las leste heard apparently",
+    "rykte rumor rumour",
+)
+_ASSERT_JO_GATE = _Gate(
+    _ASSERT_JO, "jo ikkje ikke not feil misvisande misvisende løgn usant wrong incorrect sjekk før"
+)
+_SARCASM_GATE = _Gate(
+    _SARCASM,
+    "typisk vanleg vanlig usual klassisk gong gang igjen trudd trodd",
+    substrings=("takk", "thanks", "..", "…", "EMOJI_SARC"),
+)
+_THANKS_GATE = _Gate(
+    _THANKS,
+    "takk takke thanks thank dziękuję dzięki дякую спасибі спасибо danke tack ačiū mahadsanid "
+    "kiitos merci gracias jobba jobbet done job heia kudos",
+    substrings=("شكرا",),
+)
+_FORMAL_REQUEST_GATE = _Gate(
+    _FORMAL_REQUEST,
+    "innsyn kopi dokumenta dokumentene erstatning refusjon klagar klager klagde klaget anker "
+    "ankar påklagar påklager søkjer søker request demand appeal complain",
+)
+_ELIGIBILITY_GATE = _Gate(
+    _ELIGIBILITY,
+    "søkje søke søka melde ringe kome komme ta bruke gå få betale bli vere være registrere stemme "
+    "ha risikogruppa risikogruppen omfatta omfattet kvalifisert kven kem hvem apply register come "
+    "bring pay use call vote sign",
+)
+_WEEKDAY_MONTH_GATE = _Gate(
+    _WEEKDAY_MONTH,
+    "måndag mandag tysdag tirsdag onsdag torsdag fredag laurdag lørdag sundag søndag januar "
+    "februar mars april mai juni juli august september oktober november desember jan feb mar apr "
+    "jun jul aug sep sept okt nov des veke uke week monday tuesday wednesday thursday friday "
+    "saturday sunday dag morgon morgen går kveld natt jul påske påska sommar sommer haust høst "
+    "vinter vår",
+)
+_NEGATION_WORDS = _word_set("ikkje ikke aldri ingen inga ingenting not never no nie не nicht inte nei")
+# _FIRST_PERSON is whole words and word starts only: the gate is the whole test.
+_FIRST_PERSON_GATE = _Gate(
+    None,
+    "eg jeg je æ i meg mæ me vi oss min mi mitt mine vår vårt våre my we our us mój moja moje "
+    "mojego я мій моя мою мене ми нас ich wir uns jag waxaan aniga annaga mano aš mes أنا نحن",
+    "nasz наш mein unser",
+)
+_OWN_CASE_GATE = _Gate(
+    _OWN_CASE,
+    "eg jeg vi me i we kvifor korfor hvorfor why har klage klagar klager klaga innsyn saksnummer "
+    "gnr bnr korleis koss hvordan how kan min mi mitt mine vår vårt våre my our haven havent have "
+    "has hasn hasnt",
+    "saksnr ref",
+)
+GATES: dict[str, _Gate] = {
+    "case_noun": _CASE_NOUN_GATE,
+    "own_case": _OWN_CASE_GATE,
+    "request": _REQUEST_GATE,
+    "personal": _PERSONAL_GATE,
+    "rumour": _RUMOUR_GATE,
+    "assert_jo": _ASSERT_JO_GATE,
+    "sarcasm": _SARCASM_GATE,
+    "thanks": _THANKS_GATE,
+    "formal_request": _FORMAL_REQUEST_GATE,
+    "eligibility": _ELIGIBILITY_GATE,
+    "weekday_month": _WEEKDAY_MONTH_GATE,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSignals:
     """What the rule detectors said about one comment, as the feature builder needs it."""
@@ -383,6 +540,12 @@ def _content_words(lower: str) -> set[str]:
     return {w for w in _WORD.findall(lower) if len(w) > 2 and w not in _STOPWORDS and not w.isdigit()}
 
 
+def _dates(lower: str, bits: int) -> frozenset[str]:
+    if not _WEEKDAY_MONTH_GATE.opens(bits, lower):
+        return frozenset()
+    return frozenset(m.group() for m in _WEEKDAY_MONTH.finditer(lower))
+
+
 @dataclass(frozen=True, slots=True)
 class _PostProfile:
     numbers: frozenset[str]
@@ -396,7 +559,7 @@ def _post_profile(post_text: str) -> _PostProfile:
     lower = post_text.lower()
     return _PostProfile(
         frozenset(_numbers(post_text)),
-        frozenset(m.group() for m in _WEEKDAY_MONTH.finditer(lower)),
+        _dates(lower, _gate_bits(_WORD.findall(lower))),
         frozenset(_content_words(lower)),
     )
 
@@ -407,33 +570,50 @@ def _numbers(text: str) -> set[str]:
 
 def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -> list[float]:
     """The dense cue features of one comment, in CUE_NAMES order (values roughly in 0..1)."""
-    letters = [c for c in text if c.isalpha()]
-    upper = sum(c.isupper() for c in letters)
-    caps_ratio = upper / len(letters) if len(letters) >= 4 else 0.0
+    n_letters = sum(map(str.isalpha, text))
+    if n_letters >= 4:
+        # in ASCII only letters are upper case
+        upper = sum(map(str.isupper, text if text.isascii() else filter(str.isalpha, text)))
+    else:
+        upper = 0
+    caps_ratio = upper / n_letters if n_letters >= 4 else 0.0
     words = _WORD.findall(text)
-    shout = sum(1 for w in words if len(w) >= 3 and w.isupper() and w.isalpha())
+    if upper or n_letters < 4:  # no upper-case letter: no word in capitals
+        shout = sum(1 for w in words if len(w) >= 3 and w.isupper() and w.isalpha())
+    else:
+        shout = 0
     tokens = normalized.split()
-    emoji_pos = tokens.count("EMOJI_POS")
-    emoji_neg = tokens.count("EMOJI_NEG")
-    emoji_sarc = tokens.count("EMOJI_SARC")
-    emoji_laugh = tokens.count("EMOJI_LAUGH")
-    emoji_any = sum(1 for t in tokens if t.startswith("EMOJI_"))
-    non_emoji_words = [t for t in tokens if not t.startswith("EMOJI_") and any(c.isalpha() for c in t)]
+    if "EMOJI_" in normalized:
+        emoji_pos = tokens.count("EMOJI_POS")
+        emoji_neg = tokens.count("EMOJI_NEG")
+        emoji_sarc = tokens.count("EMOJI_SARC")
+        emoji_laugh = tokens.count("EMOJI_LAUGH")
+        emoji_only = not any(not t.startswith("EMOJI_") and any(map(str.isalpha, t)) for t in tokens) and any(
+            t.startswith("EMOJI_") for t in tokens
+        )
+    else:
+        emoji_pos = emoji_neg = emoji_sarc = emoji_laugh = 0
+        emoji_only = False
     stripped = text.strip()
     lower = text.lower()
+    lower_list = _WORD.findall(lower)
+    bits = _gate_bits(lower_list)
     question = "?" in normalized
-    first_person = bool(_FIRST_PERSON.search(lower))
-    own_case = bool(_OWN_CASE.search(lower))
-    case_noun = bool(_CASE_NOUN.search(lower))
-    request = bool(_REQUEST.search(lower))
+    first_person = bool(bits & _FIRST_PERSON_GATE.bit)
+    own_case = _OWN_CASE_GATE.search(bits, lower)
+    case_noun = _CASE_NOUN_GATE.search(bits, lower)
+    request = _REQUEST_GATE.search(bits, lower)
     general_question = question and bool(_QUESTION_WORD_START.search(normalized))
     comment_numbers = _numbers(text)
-    comment_dates = {m.group() for m in _WEEKDAY_MONTH.finditer(lower)}
-    comment_words = _content_words(lower)
+    comment_dates = _dates(lower, bits)
+    comment_words = {w for w in lower_list if len(w) > 2 and w not in _STOPWORDS and not w.isdigit()}
     post = _post_profile(post_text)
     outside = comment_numbers - post.numbers
     overlap = len(comment_words & post.words) / len(comment_words) if comment_words and post.words else 0.0
-    thanks = bool(_THANKS.search(lower))
+    thanks = _THANKS_GATE.search(bits, lower)
+    sarcasm = (
+        not _SARCASM_GATE.words.isdisjoint(_WORD.findall(normalized)) or _SARCASM_GATE.opens(0, normalized)
+    ) and _SARCASM.search(normalized) is not None
     flags = rules.flags
     values = [
         min(math.log1p(len(text)) / 6.0, 1.5),
@@ -447,7 +627,7 @@ def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -
         _capped(emoji_neg),
         _capped(emoji_sarc, 2),
         _capped(emoji_laugh, 2),
-        float(emoji_any > 0 and not non_emoji_words),
+        float(emoji_only),
         float("URL" in tokens),
         float("MENTION" in tokens),
         float(first_person),
@@ -455,18 +635,18 @@ def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -
         float(own_case),
         float(own_case and question),
         float(request),
-        float(bool(_ADDRESS.search(text))),
-        float(bool(_PERSONAL.search(lower))),
+        float(bool(comment_numbers) and bool(_ADDRESS.search(text))),  # the pattern needs a digit
+        float(_PERSONAL_GATE.search(bits, lower)),
         float(general_question),
         float(general_question and not first_person and not own_case),
-        float(question and bool(_ELIGIBILITY.search(lower)) and not own_case),
-        float(bool(_FORMAL_REQUEST.search(lower))),
+        float(question and _ELIGIBILITY_GATE.search(bits, lower) and not own_case),
+        float(_FORMAL_REQUEST_GATE.search(bits, lower)),
         float(bool(_POSITIVE_OPENER.search(lower))),
-        float(bool(_RUMOUR.search(lower))),
-        float(bool(_ASSERT_JO.search(lower))),
-        float(bool(_SARCASM.search(normalized)) or (emoji_sarc > 0 and thanks)),
+        float(_RUMOUR_GATE.search(bits, lower)),
+        float(_ASSERT_JO_GATE.search(bits, lower)),
+        float(sarcasm or (emoji_sarc > 0 and thanks)),
         float(thanks),
-        _capped(len(_NEGATION.findall(lower))),
+        _capped(sum(1 for w in lower_list if w in _NEGATION_WORDS)),
         _capped(len(comment_numbers)),
         float(bool(outside) and bool(post.numbers)),
         float(bool(comment_numbers & post.numbers)),
@@ -482,7 +662,7 @@ def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -
         float("urgent" in flags),
         float(rules.matter),
         float(rules.fact),
-        float(not letters),
+        float(not n_letters),
         1.0,
     ]
     return values

@@ -72,17 +72,40 @@ def _personal_reason(matches: list[PersonalDataMatch]) -> str:
 _Hits = Mapping[str, tuple[Hit, ...]]
 
 
-def _labels(hits: _Hits, label: str) -> list[Hit]:
-    return list(hits.get(label, ()))
+def _labels(hits: _Hits, label: str) -> tuple[Hit, ...]:
+    return hits.get(label, ())
 
 
-def _sentences(hits: list[Hit], tokens: Tokens) -> set[int]:
+def _sentences(hits: Sequence[Hit], tokens: Tokens) -> set[int]:
     return {tokens.sentence[hit.first] for hit in hits}
+
+
+# Every reason below starts from a hit of one of these lists: without one, there is none.
+_URGENT_STARTS = frozenset(
+    {
+        "urgent.threat",
+        "urgent.self_harm",
+        "urgent.self_harm_terms",
+        "urgent.strong",
+        "urgent.child_state",
+        "urgent.hazards",
+        "urgent.weak",
+    }
+)
+_ABUSIVE_STARTS = frozenset(
+    {
+        "urgent.threat",
+        "abusive.insults",
+        "abusive.aimed_profanity",
+        "abusive.mild_insults",
+        "abusive.profanity",
+    }
+)
 
 
 def _urgent_reason(tokens: Tokens, hits: _Hits) -> str:
     """Why the comment reports danger right now, or "" if it does not."""
-    if not hits:
+    if _URGENT_STARTS.isdisjoint(hits):
         return ""
     threat = _labels(hits, "urgent.threat")
     if threat:
@@ -158,7 +181,7 @@ def _shouted(tokens: Tokens) -> bool:
 
 def _abusive_reason(tokens: Tokens, hits: _Hits) -> str:
     """Why the comment is abusive, or "" if it is not."""
-    if not hits:
+    if _ABUSIVE_STARTS.isdisjoint(hits):
         return ""
     for label, why in (
         ("urgent.threat", "threat"),

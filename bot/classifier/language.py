@@ -93,7 +93,8 @@ def detect_language(text: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _detect(text: str) -> str:
-    cleaned = _NOISE.sub(" ", text)
+    # every branch of _NOISE needs one of these
+    cleaned = _NOISE.sub(" ", text) if "@" in text or "#" in text or "://" in text or "www." in text else text
     if sum(len(word) for word in _WORD.findall(cleaned)) < 2:
         return UNDETERMINED
     script = _script(cleaned)
@@ -110,7 +111,7 @@ def _detect(text: str) -> str:
         if set(_WORD.findall(lowered)) & _cues().ukrainian:
             return "uk"
     if script in _SCRIPT_CANDIDATES:
-        return _classify(cleaned, _SCRIPT_CANDIDATES[script])[0][0]
+        return _top(cleaned, _SCRIPT_CANDIDATES[script])[0]
     return _latin(cleaned)
 
 
@@ -147,34 +148,51 @@ class _Scores:
         return self.nn + self.nb
 
 
-def _score(words: Sequence[str]) -> _Scores:
+_ZERO = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_WORD_SCORES: dict[str, tuple[float, ...]] = {}
+
+
+def _word_score(original: str) -> tuple[float, ...]:
+    """One word's evidence: (danish, swedish, somali, nn, nb, nb_only, shared)."""
     lexicon = _cues()
-    scores = _Scores(words=len(words))
-    for original in words:
-        if original in lexicon.danish:
-            scores.danish += 1
-        if original in lexicon.swedish:
-            scores.swedish += 1
-        if original in lexicon.somali:
-            scores.somali += 1
-        word = original.replace("aa", "å") if "aa" in original else original
-        matched = False
-        if word in lexicon.nn:
-            scores.nn += 1
-            matched = True
-        if word in lexicon.nb:
-            weight = 0.5 if word in lexicon.nb_also_danish else 1.0
-            scores.nb += weight
-            scores.nb_only += weight if weight == 1.0 else 0.0
-            matched = True
-        if word in lexicon.norwegian:
-            scores.shared += 1
-        if not matched and len(word) >= 5:
-            if word.endswith(lexicon.nn_suffixes):
-                scores.nn += 0.5
-            elif word.endswith(lexicon.nb_suffixes):
-                scores.nb += 0.5
-    return scores
+    danish = float(original in lexicon.danish)
+    swedish = float(original in lexicon.swedish)
+    somali = float(original in lexicon.somali)
+    word = original.replace("aa", "å") if "aa" in original else original
+    nn = nb = nb_only = 0.0
+    matched = False
+    if word in lexicon.nn:
+        nn += 1
+        matched = True
+    if word in lexicon.nb:
+        weight = 0.5 if word in lexicon.nb_also_danish else 1.0
+        nb += weight
+        nb_only += weight if weight == 1.0 else 0.0
+        matched = True
+    shared = float(word in lexicon.norwegian)
+    if not matched and len(word) >= 5:
+        if word.endswith(lexicon.nn_suffixes):
+            nn += 0.5
+        elif word.endswith(lexicon.nb_suffixes):
+            nb += 0.5
+    return danish, swedish, somali, nn, nb, nb_only, shared
+
+
+def _score(words: Sequence[str]) -> _Scores:
+    """The cue-word evidence of a text (each word's share memoised: most words recur)."""
+    memo = _WORD_SCORES
+    rows = []
+    for word in words:
+        row = memo.get(word)
+        if row is None:
+            row = _word_score(word)
+            if len(memo) >= 200_000:
+                memo.clear()
+            memo[word] = row
+        rows.append(row)
+    columns = zip(*rows, _ZERO, strict=True)  # _ZERO: seven columns even without words
+    danish, swedish, somali, nn, nb, nb_only, shared = (sum(column) for column in columns)
+    return _Scores(nn, nb, nb_only, shared, danish, swedish, somali, len(words))
 
 
 def _latin(cleaned: str) -> str:
@@ -190,8 +208,7 @@ def _latin(cleaned: str) -> str:
         and (specific >= 2 or (specific >= 1 and scores.shared >= 1))
     ):
         return _standard(scores, words)
-    ranking = _classify(cleaned, _cues().candidates)
-    best, probability = ranking[0]
+    best, probability = _top(cleaned, _cues().candidates)
     if scores.somali >= 2 or (best == "so" and (scores.somali or probability >= 0.9)):
         return "so"
     scandinavian = best in ("sv", "da", "no", "nn")
@@ -230,7 +247,14 @@ def _standard(scores: _Scores, words: Sequence[str]) -> str:
 
 
 def _lexicon_votes(words: tuple[str, ...]) -> tuple[int, int]:
-    """How many words only the Nynorsk, and only the Bokmål, dictionary of simplemma knows."""
+    """How many words only the Nynorsk, and only the Bokmål, dictionary of simplemma knows.
+
+    From the compact lists in standard_words.py (milliseconds to load); simplemma itself (about a
+    second to load its dictionaries) only if those are missing."""
+    from bot.classifier import standard_words
+
+    if standard_words.available():
+        return standard_words.votes(words)
     try:
         from simplemma import is_known
     except ImportError:  # optional: without it, ties go to the configured default
@@ -248,6 +272,19 @@ def _classify(text: str, languages: Sequence[str]) -> list[tuple[str, float]]:
     identifier = _identifier(tuple(languages))
     text = unicodedata.normalize("NFC", text)
     return [(language, float(probability)) for language, probability in identifier.rank(text)]
+
+
+def _top(text: str, languages: Sequence[str]) -> tuple[str, float]:
+    """`_classify(text, languages)[0]` without ranking all the other languages."""
+    identifier = _identifier(tuple(languages))
+    decide = getattr(identifier, "_decide", None)
+    if decide is None:  # another py3langid than the one this was written for
+        return _classify(text, languages)[0]
+    scores = decide(unicodedata.normalize("NFC", text))
+    # rank() sorts the first column of each label (aliases are folded into it and zeroed) stably:
+    # its first entry is the first column with the highest score
+    best = int(scores.argmax())
+    return identifier.nb_classes[best], float(scores[best])
 
 
 @lru_cache(maxsize=1)

@@ -84,6 +84,23 @@ def test_contradiction_with_the_post_is_a_factual_error(classifier: EmbeddedClas
     assert result.matched_fact is not None and "1. september" in result.matched_fact.statement
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Typisk kommunen, alt tek dobbelt så lang tid og kostar tre gonger så mykje. Elendig styring.",
+        "Elendig styring.",
+        "Takk for ingenting, nok ein gong",
+        "Heilt latterleg at dette skal ta eit halvt år",
+    ],
+)
+def test_a_harsh_verdict_is_never_praise(classifier: EmbeddedClassifier, text: str) -> None:
+    assert _category(classifier, text) is not Category.PRAISE
+
+
+def test_praise_with_a_small_harsh_aside_stays_praise(classifier: EmbeddedClassifier) -> None:
+    assert _category(classifier, "Flott konsert i går, men elendig lyd bak i salen") is Category.PRAISE
+
+
 def test_rumour_as_fact_is_a_factual_error(classifier: EmbeddedClassifier) -> None:
     text = "Har høyrt at symjehallen ikkje opnar før til jul, naboen min jobbar der"
     assert _category(classifier, text) is Category.FACTUAL_ERROR
@@ -124,3 +141,126 @@ def test_flags(classifier: EmbeddedClassifier) -> None:
 def test_language_is_reported(classifier: EmbeddedClassifier) -> None:
     assert classifier.classify(Comment(text="Eg veit ikkje kva eg skal gjere no")).language == "nn"
     assert classifier.classify(Comment(text="Thank you so much for the help")).language == "en"
+
+
+# --- fast paths give the same answers as the plain code ------------------------------------------
+
+_SAMPLES = [
+    "Takk for ingenting 🙄 typisk kommunen...",
+    "Eg har søkt om fritak og har ikkje fått svar, saksnr 24/1187",
+    "Kan de sjekke vegen ved Solheimsvegen 12? Sonen min datt der i går",
+    "Har høyrt at dei legg ned skulen, visstnok alt bestemt",
+    "Det stemmer ikkje, hallen opnar jo 1. oktober, ikkje september.",
+    "Gratulerer!! Flott... 😏 som vanleg",
+    "Jeg krever innsyn i saken og klager herved på vedtaket",
+    "Kan vi søke om plass? Er vi i risikogruppen? Who do we call?",
+    "Takk for god hjelp, bra jobba! Thank you so much 👏",
+    "Czy mogę złożyć wniosek? Прошу перевірити мою заяву. أرجو المساعدة ابني مريض",
+    "HEILT HÅPLAUST!!! KVIFOR GJER DE ALDRI NOKO??? :( :-/ <3 ^_^",
+    "Sjå https://www.kinn.kommune.no/nyheiter eller kinn.kommune.no og @Kari Nordmann",
+    "Stengt på måndag og tysdag i veke 29, i morgon og i dag. Jul og påske",
+    "naasz nasza mein unser haven't heard, hasn't received",
+    "",
+]
+
+
+def _dev_texts() -> list[str]:
+    from bot.classifier.train_cli import DATA_DIR
+    from bot.classifier.training import read_examples
+
+    path = DATA_DIR / "dev.jsonl"
+    texts = [example.text for example in read_examples(path)] if path.is_file() else []
+    return _SAMPLES + texts + [text.upper() for text in texts[:200]]
+
+
+def test_cue_gates_never_hide_a_match() -> None:
+    """Every gated cue pattern agrees with the plain regex search, and the word-set tests with theirs."""
+    from bot.classifier import features
+
+    for text in _dev_texts():
+        lower = text.lower()
+        normalized = features.normalize(text)
+        for name, gate in features.GATES.items():
+            source = normalized if name == "sarcasm" else lower
+            bits = features._gate_bits(features._WORD.findall(source))
+            assert gate.search(bits, source) == (gate.pattern.search(source) is not None), (name, text)
+        bits = features._gate_bits(features._WORD.findall(lower))
+        first_person = bool(bits & features._FIRST_PERSON_GATE.bit)
+        assert first_person == (features._FIRST_PERSON.search(lower) is not None), text
+        negations = sum(1 for w in features._WORD.findall(lower) if w in features._NEGATION_WORDS)
+        assert negations == len(features._NEGATION.findall(lower)), text
+
+
+def _normalize_plain(text: str) -> str:
+    """features.normalize without its shortcuts."""
+    import unicodedata
+
+    from bot.classifier import features as f
+
+    text = unicodedata.normalize("NFC", text).translate(f._QUESTION_MARKS)
+    text = f._URL.sub(" \ue001 ", text)
+    text = f._MENTION.sub(" \ue002 ", text)
+    for pattern, placeholder in f._EMOTICONS:
+        text = pattern.sub(placeholder, text)
+    text = f._replace_emoji(text.lower()).translate(f._PLACEHOLDERS)
+    text = f._REPEATS.sub(r"\1\1", text)
+    text = f._PUNCT_REPEATS.sub(r"\1\1\1", text)
+    text = f._DIGITS.sub("0", text)
+    return " ".join(text.split())
+
+
+def test_normalize_shortcuts_change_nothing() -> None:
+    from bot.classifier.features import normalize
+
+    extra = ["e\u0301 café ¿qué? ؟", "\ue001 private", "www.example.com", "a https://x.no b", "😀\ufe0f 👍🏽"]
+    for text in _dev_texts() + extra:
+        assert normalize(text) == _normalize_plain(text), text
+
+
+def test_hashing_is_sklearns_hashing_vectorizer() -> None:
+    """The numpy hashing gives exactly the counts the model was trained with (sklearn's)."""
+    np = pytest.importorskip("numpy")
+    sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
+    from scipy import sparse
+
+    from bot.classifier.features import HashingSpec, TextHasher, normalize
+
+    spec = HashingSpec()
+    texts = [normalize(text) for text in _dev_texts()] + ["", "a", "?", "ab cd", "x" * 40]
+    common = {"alternate_sign": False, "norm": None, "lowercase": False, "dtype": np.float32}
+    chars = sklearn_text.HashingVectorizer(
+        analyzer="char_wb", ngram_range=spec.char_ngrams, n_features=spec.char_features, **common
+    )
+    words = sklearn_text.HashingVectorizer(
+        analyzer="word",
+        ngram_range=spec.word_ngrams,
+        n_features=spec.word_features,
+        token_pattern=r"(?u)\b\w+\b|[?!]",
+        **common,
+    )
+    expected = sparse.hstack([chars.transform(texts), words.transform(texts)], format="csr")
+    hasher = TextHasher(spec)
+    for batch in (texts, texts[:1], texts[3:40]):  # a cold and then a warm memo
+        got = hasher.counts(batch).to_scipy()
+        start = texts.index(batch[0])
+        want = expected[start : start + len(batch)]
+        assert (got != want).nnz == 0
+        assert np.array_equal(got.indices, want.indices) and np.array_equal(got.indptr, want.indptr)
+
+
+def test_inference_imports_neither_sklearn_nor_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from bot.classifier.embedded import EmbeddedClassifier; from bot.domain import Comment;"
+        "c = EmbeddedClassifier(); c.classify(Comment(text='Takk for god hjelp!'));"
+        "c.classify_many([Comment(text='Kva kostar det?'), Comment(text='Eg veit ikkje kva eg skal gjere')]);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'simplemma'}))"
+    )
+    from bot.classifier.train_cli import REPO_ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

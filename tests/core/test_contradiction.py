@@ -173,3 +173,9 @@ def test_prices_with_thousands_separators_and_free() -> None:
 def test_no_contradiction_without_anything_to_compare_with() -> None:
     assert find_contradiction("Den opnar 15. august", "", []) is None
     assert find_contradiction("Den opnar 15. august", "Bra vêr i dag!", []) is None
+
+
+def test_letters_ignorecase_equates_with_ascii_do_not_crash() -> None:
+    """IGNORECASE matches "AUGUſT" (long s) as a month name; the value is skipped, not a KeyError."""
+    values = extract_values("Opnar 10. AUGUſT kl 10, MÅNDAG")
+    assert ("time", (10, 0)) in [(v.kind, v.key) for v in values]

@@ -102,3 +102,53 @@ def test_undetermined(text: str) -> None:
 def test_tags_and_links_do_not_decide_the_language() -> None:
     assert detect_language("@Kari Solheim sjå her, dei tek bustadfelta etterpå") == "nn"
     assert detect_language("Sjå https://www.kinn.kommune.no/nyheiter/ikkje-ver-redd for meir") == "nn"
+
+
+def test_tie_break_word_lists_agree_with_simplemma() -> None:
+    """The compact nn/nb lists give simplemma's votes (hash false positives are rare)."""
+    simplemma = pytest.importorskip("simplemma")
+    from bot.classifier import standard_words
+
+    assert standard_words.available()
+    words = [
+        "vegen",
+        "veien",
+        "skulen",
+        "skolen",
+        "ikkje",
+        "ikke",
+        "kva",
+        "hva",
+        "heime",
+        "hjemme",
+        "låtene",
+        "databasane",
+        "gallerer",
+        "kommunen",
+        "takk",
+        "for",
+        "god",
+        "hjelp",
+        "fekk",
+        "fikk",
+        "høyrde",
+        "hørte",
+        "eigentleg",
+        "egentlig",
+        "sjukeheimen",
+        "sykehjemmet",
+    ]
+    for word in words:
+        expected = (
+            int(simplemma.is_known(word, "nn") and not simplemma.is_known(word, "nb")),
+            int(simplemma.is_known(word, "nb") and not simplemma.is_known(word, "nn")),
+        )
+        assert standard_words.votes([word]) == expected, word
+
+
+def test_top_language_is_the_first_of_the_ranking() -> None:
+    from bot.classifier import language
+
+    candidates = language._cues().candidates
+    for text in ["Takk for god hjelp!", "Hvad koster det", "ok ok", "Kiitos paljon", "Mulțumesc frumos", "?"]:
+        assert language._top(text, candidates) == language._classify(text, candidates)[0]

@@ -62,9 +62,7 @@ async def live(
 
 
 @pytest.fixture(autouse=True)
-def no_errors_logged(
-    request: pytest.FixtureRequest, live: tuple[Stack, BotProcess, list[int]]
-) -> Iterator[None]:
+def no_errors_logged(live: tuple[Stack, BotProcess, list[int]]) -> Iterator[None]:
     """Bad input is a warning at most: no error entries, no tracebacks (checked after each test)."""
     bot = live[1]
     seen = len(bot.log_entries())

@@ -285,6 +285,13 @@ _FORMAL_REQUEST = _rx(
     r"|\b(eg|jeg|vi|me)\s+(klagar|klager|klagde|klaget|anker|ankar|påklagar|påklager)\s+(herved\s+)?(på|over)\b"
     r"|\b(søkjer|søker)\s+(herved\s+)?om\s+(dispensasjon|fritak|løyve|tillatelse|utsetjing|utsettelse|refusjon)\b"
     r"|\b(request|demand)\s+(access|a\s+copy|a\s+refund|compensation)\b|\b(i|we)\s+(hereby\s+)?(appeal|complain)\b"
+    # access to documents without the word "innsyn": "kan eg få sjå kontrakten?"
+    r"|\b(kan|får|vil|ønskjer|ønsker)\s+(eg|jeg|vi|me)\s+(få\s+)?(sjå|se|lese|kopi\s+av)\s+(heile\s+|hele\s+)?"
+    r"(kontrakten|avtalen|rapporten|dokumenta|dokumentene|saksdokumenta|saksdokumentene|e-?postane|e-?postene|"
+    r"korrespondansen|journalen|referatet|protokollen|takstrapporten|tilstandsrapporten)\b"
+    # a claim for damages: "kven dekkjer dette?", "krav om erstatning"
+    r"|\b(kven|kem|hvem)\s+(dekkjer|dekker|betalar|betaler|erstattar|erstatter)\s+(dette|det|skaden|skadane|skadene)\b"
+    r"|\b(krav\s+om\s+erstatning|erstatningskrav|skademelding)\b|\bwho\s+(pays|covers)\s+(for\s+)?(this|the\s+damage)\b"
 )
 _ELIGIBILITY = _rx(
     r"\b(kan|må|skal|bør|treng|trenger|får|slepp|slipper|kvalifiserer)\s+(eg|jeg|vi|me|han|ho|hun|dei|de|man|ein|en)\s+"
@@ -422,7 +429,8 @@ _THANKS_GATE = _Gate(
 _FORMAL_REQUEST_GATE = _Gate(
     _FORMAL_REQUEST,
     "innsyn kopi dokumenta dokumentene erstatning refusjon klagar klager klagde klaget anker "
-    "ankar påklagar påklager søkjer søker request demand appeal complain",
+    "ankar påklagar påklager søkjer søker request demand appeal complain sjå se lese dekkjer dekker "
+    "betalar betaler erstattar erstatter krav erstatningskrav skademelding who",
 )
 _ELIGIBILITY_GATE = _Gate(
     _ELIGIBILITY,

@@ -120,6 +120,18 @@ def test_own_case_question_vs_general_question(classifier: EmbeddedClassifier) -
     )
 
 
+def test_document_access_and_damage_claims_are_case_inquiries(classifier: EmbeddedClassifier) -> None:
+    """labels.md: a request for access to documents and anything with documentation value, also
+    when the comment says neither "innsyn" nor "klage"."""
+    post = "Brøytinga i bustadfelta startar når det er meir enn 10 cm snø."
+    for text in (
+        "Kan eg få sjå kontrakten de har med brøyteentreprenøren?",
+        "Brøytebilen har øydelagt gjerdet mitt. Kven dekker dette?",
+    ):
+        assert _category(classifier, text, post) is Category.CASE_INQUIRY, text
+    assert _category(classifier, "Kan eg sjå kartet over brøyterodene nokon stad?", post) is Category.NEUTRAL
+
+
 def test_flags(classifier: EmbeddedClassifier) -> None:
     abusive = classifier.classify(Comment(text="Dei på rådhuset er ein gjeng jævla idiotar og parasittar"))
     assert Flag.ABUSIVE in abusive.flags

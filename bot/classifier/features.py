@@ -283,8 +283,12 @@ _FORMAL_REQUEST = _rx(
     r"|\binnsyn\s+i\s+(saka|saken|mappa|mappen|journalen|dokumenta|dokumentene|kontrakten|avtalen|e-?postane|e-?postene|"
     r"utrekningane|utregningene|vedtaket|rapporten|korrespondansen|alle)\b"
     r"|\b(eg|jeg|vi|me)\s+(klagar|klager|klagde|klaget|anker|ankar|påklagar|påklager)\s+(herved\s+)?(på|over)\b"
+    r"|\b(vil|ønskjer\s+å|ønsker\s+å|kjem\s+til\s+å|kommer\s+til\s+å)\s+(klage|anke|påklage)\s+(på|over)\s+"
+    r"(vedtaket|avgjerda|avgjørelsen|avslaget|tildelinga|tildelingen)\b"
     r"|\b(søkjer|søker)\s+(herved\s+)?om\s+(dispensasjon|fritak|løyve|tillatelse|utsetjing|utsettelse|refusjon)\b"
     r"|\b(request|demand)\s+(access|a\s+copy|a\s+refund|compensation)\b|\b(i|we)\s+(hereby\s+)?(appeal|complain)\b"
+    r"|\b(i|we)\s+(would\s+like|want|wish|intend)\s+to\s+(appeal|complain\s+about|file\s+a\s+complaint)\b"
+    r"|\bappeal\s+(against\s+)?(the|this|your)\s+decision\b"
     # access to documents without the word "innsyn": "kan eg få sjå kontrakten?"
     r"|\b(kan|får|vil|ønskjer|ønsker)\s+(eg|jeg|vi|me)\s+(få\s+)?(sjå|se|lese|kopi\s+av)\s+(heile\s+|hele\s+)?"
     r"(kontrakten|avtalen|rapporten|dokumenta|dokumentene|saksdokumenta|saksdokumentene|e-?postane|e-?postene|"
@@ -430,7 +434,8 @@ _FORMAL_REQUEST_GATE = _Gate(
     _FORMAL_REQUEST,
     "innsyn kopi dokumenta dokumentene erstatning refusjon klagar klager klagde klaget anker "
     "ankar påklagar påklager søkjer søker request demand appeal complain sjå se lese dekkjer dekker "
-    "betalar betaler erstattar erstatter krav erstatningskrav skademelding who",
+    "betalar betaler erstattar erstatter krav erstatningskrav skademelding who klage anke påklage "
+    "would want wish intend appeal",
 )
 _ELIGIBILITY_GATE = _Gate(
     _ELIGIBILITY,

@@ -132,6 +132,13 @@ def test_document_access_and_damage_claims_are_case_inquiries(classifier: Embedd
     assert _category(classifier, "Kan eg sjå kartet over brøyterodene nokon stad?", post) is Category.NEUTRAL
 
 
+def test_appeals_and_sarcastic_thanks_in_other_languages(classifier: EmbeddedClassifier) -> None:
+    post = "Barnehagane held stengt fredag 14. november på grunn av planleggingsdag."
+    appeal = "I would like to appeal the decision to deny my son a kindergarten place."
+    assert _category(classifier, appeal, post) is Category.CASE_INQUIRY
+    assert _category(classifier, "Thanks for nothing, again.", post) is Category.NEGATIVE
+
+
 def test_flags(classifier: EmbeddedClassifier) -> None:
     abusive = classifier.classify(Comment(text="Dei på rådhuset er ein gjeng jævla idiotar og parasittar"))
     assert Flag.ABUSIVE in abusive.flags

@@ -44,7 +44,7 @@ class FlagEvidence:
 def detect_flags(text: str, post_text: str = "", matters: Sequence[PoliticalMatter] = ()) -> FlagEvidence:
     """Flags for a comment (judged with the post it was written under and the configured matters)."""
     tokens = cues.tokenize(text)
-    hits = cues.find_by_label(text)
+    hits = _without_threats_to_self(cues.find_by_label(text))
     reasons: dict[Flag, str] = {}
     personal = find_personal_data(text)
     if personal:
@@ -70,6 +70,16 @@ def _personal_reason(matches: list[PersonalDataMatch]) -> str:
 
 
 _Hits = Mapping[str, tuple[Hit, ...]]
+
+
+def _without_threats_to_self(hits: _Hits) -> _Hits:
+    """"Eg skal drepe meg sjølv" holds the threat "skal drepe", but it is about self-harm, not violence
+    against others: a threat that overlaps a self-harm phrase does not count."""
+    threats, self_harm = hits.get("urgent.threat", ()), hits.get("urgent.self_harm", ())
+    if not threats or not self_harm:
+        return hits
+    kept = tuple(t for t in threats if not any(s.first < t.last and t.first < s.last for s in self_harm))
+    return {**hits, "urgent.threat": kept}
 
 
 def _labels(hits: _Hits, label: str) -> tuple[Hit, ...]:

@@ -55,6 +55,7 @@ _POLARITY_OF_LABEL = {
     "mixed": "",
 }
 _CATEGORY_OF_POLARITY = {"negative": "negative", "neutral": "neutral", "positive": "praise"}
+FLAG_TOLERANCE = 0.01  # out-of-fold flag F1 this close to the best counts as as good
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,16 +441,19 @@ def _tune_flags(
         gold = targets[:, k].astype(bool)
         if not gold.any():
             continue
-        best = (-1.0, "or", hyper.flag_threshold)
+        scored = []
         for mode in ("or", "model"):
             for threshold in grid:
                 predicted = probs[:, k] >= threshold
                 if mode == "or":
                     predicted = predicted | rules[:, k]
-                score = round(_f1(gold, predicted), 6)
-                if score > best[0]:
-                    best = (score, mode, float(threshold))
-        modes[name], thresholds[name] = best[1], best[2]
+                scored.append((_f1(gold, predicted), mode, float(threshold)))
+        # Out-of-fold F1 moves by a comment or two between neighbouring thresholds: rather than the
+        # single best one, take the middle of the thresholds within FLAG_TOLERANCE of the best (in the
+        # best one's mode), which holds up better on comments unlike the training data.
+        top, mode, _ = max(scored, key=lambda item: item[0])
+        near = sorted(t for score, m, t in scored if m == mode and score >= top - FLAG_TOLERANCE)
+        modes[name], thresholds[name] = mode, near[len(near) // 2]
     return thresholds, modes
 
 

@@ -73,8 +73,8 @@ _Hits = Mapping[str, tuple[Hit, ...]]
 
 
 def _without_threats_to_self(hits: _Hits) -> _Hits:
-    """"Eg skal drepe meg sjølv" holds the threat "skal drepe", but it is about self-harm, not violence
-    against others: a threat that overlaps a self-harm phrase does not count."""
+    """A threat that overlaps a self-harm phrase does not count: "eg skal drepe meg sjølv" holds the
+    threat "skal drepe", but it is about self-harm, not violence against others."""
     threats, self_harm = hits.get("urgent.threat", ()), hits.get("urgent.self_harm", ())
     if not threats or not self_harm:
         return hits

@@ -102,6 +102,16 @@ def test_threats_are_urgent_and_abusive() -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["Eg skal drepe meg sjølv i kveld", "Jeg skal drepe meg selv, orker ikke mer"]
+)
+def test_killing_oneself_is_self_harm_not_a_threat(text: str) -> None:
+    evidence = detect_flags(text)
+    assert evidence.flags == frozenset({Flag.URGENT})
+    assert "self-harm" in evidence.reasons[Flag.URGENT]
+    assert Flag.ABUSIVE in flags("Eg skal drepe deg")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Brøytesjåføren er ein jævla idiot",
@@ -119,6 +129,8 @@ def test_threats_are_urgent_and_abusive() -> None:
         "You are all useless idiots",
         "Ty kurwa",
         "*idiot*",
+        "Dei som har vedteke dette fortener å bli skotne",
+        "Those who voted for this should be shot",
     ],
 )
 def test_abusive_on_normalised_tokens(text: str) -> None:

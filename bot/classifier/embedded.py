@@ -40,6 +40,9 @@ FORMAL_REQUEST_BOOST = 2.0
 # A harsh verdict ("elendig", "skandale", "takk for ingenting", cues.toml [tone]) is not praise; the
 # n-grams alone can miss it when the rest of the comment reads positive or neutral.
 HARSH_PRAISE_PENALTY = 2.0
+# "Takk for ingenting" (cues.toml [tone] sarcastic_thanks) is never praise: the thanks words in it
+# pull towards praise, so it takes more than a harsh verdict to outweigh them.
+SARCASTIC_THANKS_PENALTY = 6.0
 EMOJI_ONLY_CONFIDENCE = 0.7
 _FORMAL = CUE_NAMES.index("formal_request")
 _FLAG_ENUMS = tuple(Flag(name) for name in FLAGS)
@@ -172,12 +175,15 @@ class EmbeddedClassifier:
     def _rule_boosts(self, rules: Sequence[RuleResult], cues: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """Extra logits where labels.md is explicit: a formal request (innsyn, an appeal, an application
         for an exemption) is a case inquiry, and so is nothing else first; an assertion that contradicts
-        a configured fact is a factual error; a harsh verdict is not praise."""
+        a configured fact is a factual error; a harsh verdict or sarcastic thanks is not praise."""
         boosts = np.zeros((len(rules), len(CATEGORIES)), dtype=np.float64)
         praise = CATEGORIES.index(Category.PRAISE.value)
         for i, text in enumerate(texts):
-            if "tone.harsh" in find_by_label(text):
+            tone = find_by_label(text)
+            if "tone.harsh" in tone:
                 boosts[i, praise] -= HARSH_PRAISE_PENALTY
+            if "tone.sarcastic_thanks" in tone:
+                boosts[i, praise] -= SARCASTIC_THANKS_PENALTY
         boosts[:, CATEGORIES.index(Category.CASE_INQUIRY.value)] += FORMAL_REQUEST_BOOST * cues[:, _FORMAL]
         factual = CATEGORIES.index(Category.FACTUAL_ERROR.value)
         for i, rule in enumerate(rules):

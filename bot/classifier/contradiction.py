@@ -335,11 +335,13 @@ def _question(tokens: Tokens, first: int, last: int) -> tuple[bool, bool]:
     return True, bool(words & _words()["presupposition"])
 
 
-def _own_doing(tokens: Tokens, first: int, last: int) -> bool:
+def _own_doing(
+    tokens: Tokens, first: int, last: int, kinds: tuple[str, ...] = ("own_doings", "counterfactual")
+) -> bool:
     """About the writer's own doings ("eg søkte 10. mars") or a wish ("burde vore gratis"), not a claim."""
     joined = " " + " ".join(tokens.norm[first:last]) + " "
     words = _words()
-    return any(f" {phrase} " in joined for phrase in words["own_doings"] | words["counterfactual"])
+    return any(f" {phrase} " in joined for kind in kinds for phrase in words[kind])
 
 
 def _content(tokens: Tokens, first: int, last: int) -> list[str]:
@@ -488,6 +490,9 @@ def _corrections(
     if "," not in text or not set(tokens.norm) & _words()["negation"]:
         return claims
     for match in _CORRECTION.finditer(text):
+        _, first, last = _sentence_span(tokens, match.start())
+        if _own_doing(tokens, first, last, ("counterfactual",)):
+            continue  # "det burde vore på skulen, ikkje biblioteket" is a wish, not a correction
         correct = match.group("correct").strip()
         claimed_text = match.group("claimed").strip()
         correct_values = _extract(correct, today) or _bare_number(correct, references, today)

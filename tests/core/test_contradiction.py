@@ -121,6 +121,12 @@ def test_own_doings_are_not_claims() -> None:
     assert find_contradiction("Fristen er 10. mars, ikkje stress", post, []) is not None
 
 
+def test_a_wish_with_a_correction_shape_is_not_a_claim() -> None:
+    post = "Gratis leksehjelp på biblioteket tysdagar kl. 15–17."
+    assert find_contradiction("Bra, men det burde vore på skulane, ikkje biblioteket", post, []) is None
+    assert find_contradiction("Det er på skulane, ikkje biblioteket", post, []) is not None
+
+
 def test_relative_days_need_today() -> None:
     post = "Symjehallen opnar 1. september."
     assert find_contradiction("Den opnar i morgon, står det på døra", post, []) is None

@@ -41,8 +41,10 @@ FORMAL_REQUEST_BOOST = 2.0
 # n-grams alone can miss it when the rest of the comment reads positive or neutral.
 HARSH_PRAISE_PENALTY = 2.0
 # "Takk for ingenting" (cues.toml [tone] sarcastic_thanks) is never praise: the thanks words in it
-# pull towards praise, so it takes more than a harsh verdict to outweigh them.
+# pull towards praise, so it takes more than a harsh verdict to outweigh them. Sarcasm is named as
+# negative in labels.md; the smaller nudge there leaves a real wrong claim or case request on top.
 SARCASTIC_THANKS_PENALTY = 6.0
+SARCASM_NEGATIVE_BOOST = 1.0
 EMOJI_ONLY_CONFIDENCE = 0.7
 _FORMAL = CUE_NAMES.index("formal_request")
 _FLAG_ENUMS = tuple(Flag(name) for name in FLAGS)
@@ -178,12 +180,14 @@ class EmbeddedClassifier:
         a configured fact is a factual error; a harsh verdict or sarcastic thanks is not praise."""
         boosts = np.zeros((len(rules), len(CATEGORIES)), dtype=np.float64)
         praise = CATEGORIES.index(Category.PRAISE.value)
+        negative = CATEGORIES.index(Category.NEGATIVE.value)
         for i, text in enumerate(texts):
             tone = find_by_label(text)
             if "tone.harsh" in tone:
                 boosts[i, praise] -= HARSH_PRAISE_PENALTY
             if "tone.sarcastic_thanks" in tone:
                 boosts[i, praise] -= SARCASTIC_THANKS_PENALTY
+                boosts[i, negative] += SARCASM_NEGATIVE_BOOST
         boosts[:, CATEGORIES.index(Category.CASE_INQUIRY.value)] += FORMAL_REQUEST_BOOST * cues[:, _FORMAL]
         factual = CATEGORIES.index(Category.FACTUAL_ERROR.value)
         for i, rule in enumerate(rules):

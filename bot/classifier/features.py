@@ -265,6 +265,8 @@ _ASSERT_JO = _rx(
     r"|\bdet\s+er\s+(ikkje|ikke)\s+\w+\s*,?\s+(men|det\s+er)\b|,\s*(ikkje|ikke|not)\s+[\w.]+\s*[.!]*$"
     r"|\b(stemmer|stemmer\s+jo)\s+(ikkje|ikke)\b|\b(feil|misvisande|misvisende|løgn|usant|wrong|incorrect|not\s+true)\b"
     r"|\bsjekk\s+(yr|fakta|nettsida|nettsiden)\b|\bfør\s+de?\s+skriv\w*\b"
+    # "A, not B" in other languages: the shape of a correction ("we wtorek, nie w poniedziałek")
+    r"|[,،፣]\s*(nie|не|а\s+не|nicht|inte|ne|nu|ma\s+aha|وليس|ليس|نه)\s+\w+|\w+\s+değil\b|\sوليس\s+\w+|ኣይኮነን"
 )
 _SARCASM = _rx(
     r"takk\s+for\s+(ingenting|ingen\s+ting|det\s+du)|thanks\s+for\s+nothing|\b(flott|fint|supert|super|strålande|strålende|"
@@ -417,7 +419,9 @@ _RUMOUR_GATE = _Gate(
     "rykte rumor rumour",
 )
 _ASSERT_JO_GATE = _Gate(
-    _ASSERT_JO, "jo ikkje ikke not feil misvisande misvisende løgn usant wrong incorrect sjekk før"
+    _ASSERT_JO,
+    "jo ikkje ikke not feil misvisande misvisende løgn usant wrong incorrect sjekk før nie не а "
+    "nicht inte ne nu ma وليس ليس نه değil ኣይኮነን",
 )
 _SARCASM_GATE = _Gate(
     _SARCASM,

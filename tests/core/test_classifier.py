@@ -141,6 +141,24 @@ def test_document_access_and_damage_claims_are_case_inquiries(classifier: Embedd
     assert _category(classifier, "Kan eg sjå kartet over brøyterodene nokon stad?", post) is Category.NEUTRAL
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Basen jest otwarty w sobotę, nie w niedzielę",
+        "Басейн відкритий у суботу, а не в неділю",
+        "Piscina este deschisă sâmbătă, nu duminică",
+        "المسبح مفتوح يوم السبت وليس الأحد",
+    ],
+)
+def test_a_correction_in_another_language_is_a_factual_error(
+    classifier: EmbeddedClassifier, text: str
+) -> None:
+    post = "Symjehallen er open søndag 12. mai kl. 10–16 for alle."
+    assert _category(classifier, text, post) is Category.FACTUAL_ERROR
+    question = "Czy basen jest otwarty w niedzielę?"
+    assert _category(classifier, question, post) is Category.NEUTRAL
+
+
 def test_appeals_and_sarcastic_thanks_in_other_languages(classifier: EmbeddedClassifier) -> None:
     post = "Barnehagane held stengt fredag 14. november på grunn av planleggingsdag."
     appeal = "I would like to appeal the decision to deny my son a kindergarten place."

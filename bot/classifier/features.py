@@ -250,7 +250,8 @@ _PERSONAL = _rx(
 _QUESTION_WORD_START = _rx(
     r"^\W*(kva|ka|hva|kor|kvar|hvor|når|korleis|koss|hvordan|kvifor|korfor|hvorfor|kven|kem|hvem|kan|er|blir|"
     r"gjeld|gjelder|skal|må|får|finst|fins|finnes|nokon|noen|veit|vet|what|when|where|how|why|who|is|are|can|do|does|will|"
-    r"czy|gdzie|kiedy|jak|чи|де|коли|як|wann|wo|wie|gibt|kann|ist|när|var|hur|kan|هل|أين|متى|كيف|ma|maxaa|goorma|xagee)\b"
+    r"czy|gdzie|kiedy|jak|чи|де|коли|як|wann|wo|wie|gibt|kann|ist|när|var|hur|kan|هل|أين|متى|كيف|ma|maxaa|goorma|xagee|"
+    r"kæm|kåleis|koss(en)?|katti|kordan|korsn|åssen|hvafor|kofor|koffor|koffør|где|когда|как)\b"
 )
 _RUMOUR = _rx(
     r"\b(har\s+høyrt|har\s+hørt|høyrde|hørte|høyrt\s+at|hørt\s+at|visstnok|vissnok|visst\s+nok|skal\s+visst|etter\s+det\s+eg\s+veit|"
@@ -730,13 +731,22 @@ def analyse_rules(
     return RuleResult(signals, evidence, contradiction, fact, matter)
 
 
+_LINK_OR_TAG = frozenset({"URL", "MENTION"})
+
+
 def emoji_only_tone(normalized: str) -> str | None:
     """For a comment of emoji only: "praise" (clearly positive), "negative" (angry, sad, eye-rolling) or
-    "neutral" (no clear tone, labels.md); None when the comment has words or digits."""
+    "neutral" (no clear tone, labels.md); a bare link or a tagged friend is "neutral". None when the
+    comment has words or digits, or tags someone with emoji ("@Kari 😍": the model decides)."""
     tokens = normalized.split()
-    if not tokens or not all(t.startswith("EMOJI_") or not any(c.isalnum() for c in t) for t in tokens):
+    if not tokens or not all(
+        t.startswith("EMOJI_") or t in _LINK_OR_TAG or not any(c.isalnum() for c in t) for t in tokens
+    ):
         return None
+    link_or_tag = not _LINK_OR_TAG.isdisjoint(tokens)
     if not any(t.startswith("EMOJI_") for t in tokens):
+        return "neutral" if link_or_tag else None
+    if link_or_tag:
         return None
     positive = tokens.count("EMOJI_POS")
     negative = tokens.count("EMOJI_NEG") + tokens.count("EMOJI_SARC")

@@ -68,6 +68,8 @@ def test_deterministic_and_batch_equals_one_by_one(classifier: EmbeddedClassifie
         ("Hvor parkerer man?", Category.NEUTRAL),
         ("@Kari Nordmann sjå her", Category.NEUTRAL),
         ("👍", Category.NEUTRAL),
+        ("https://www.nrk.no/vestland/led-lys-1.2345", Category.NEUTRAL),  # a bare link
+        ("@Kari", Category.NEUTRAL),  # a tagged friend
         ("Czy basen jest otwarty w niedzielę?", Category.NEUTRAL),  # Polish: is the pool open on Sunday?
         ("Чи можна прийти з дітьми?", Category.NEUTRAL),  # Ukrainian: can we come with children?
     ],

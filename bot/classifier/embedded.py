@@ -49,6 +49,8 @@ EMOJI_ONLY_CONFIDENCE = 0.7
 _FORMAL = CUE_NAMES.index("formal_request")
 _FLAG_ENUMS = tuple(Flag(name) for name in FLAGS)
 _CATEGORY_ENUMS = tuple(Category(name) for name in CATEGORIES)
+_PRAISE = CATEGORIES.index(Category.PRAISE.value)
+_NEVER_PRAISE = frozenset({Flag.URGENT, Flag.ABUSIVE})
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,9 @@ class EmbeddedClassifier:
         if rule.matter is not None:  # a configured political matter is named
             flags.add(Flag.POLITICAL)
         best = max(range(len(probs)), key=probs.__getitem__)  # the first highest, as np.argmax
+        if best == _PRAISE and not flags.isdisjoint(_NEVER_PRAISE):
+            # danger right now or abuse is never thanks or a compliment, whatever "!" and warm words say
+            best = max((i for i in range(len(probs)) if i != _PRAISE), key=probs.__getitem__)
         confidence = probs[best]
         tone = emoji_only_tone(normalized)
         if tone is not None:

@@ -161,6 +161,15 @@ def test_a_correction_in_another_language_is_a_factual_error(
     assert _category(classifier, question, post) is Category.NEUTRAL
 
 
+def test_danger_right_now_is_never_praise(classifier: EmbeddedClassifier) -> None:
+    post = "Vi gjer merksam på at det er bandtvang i heile kommunen frå 1. april til 20. august."
+    result = classifier.classify(
+        Comment(text="Ein laus hund jagar sauene til naboen akkurat no, to lam er skadde!", post_text=post)
+    )
+    assert Flag.URGENT in result.flags
+    assert result.category is not Category.PRAISE
+
+
 def test_appeals_and_sarcastic_thanks_in_other_languages(classifier: EmbeddedClassifier) -> None:
     post = "Barnehagane held stengt fredag 14. november på grunn av planleggingsdag."
     appeal = "I would like to appeal the decision to deny my son a kindergarten place."

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,27 +61,35 @@ def slack_lane(channel: str) -> str:
     return f"slack:{channel}"
 
 
+def task_messages(task: TaskRow, channel: str, *, crisis_channel: str = "") -> list[dict[str, Any]]:
+    """The outbox messages that post a task to its channel (and a copy to the crisis channel)."""
+    messages: list[dict[str, Any]] = [
+        {
+            "kind": "slack.post_task",
+            "payload": {"task_id": task.id, "channel": channel},
+            "lane": slack_lane(channel),
+            "priority": task.priority,
+            "dedupe_key": f"slack.post_task:{task.id}:{channel}",
+        }
+    ]
+    if crisis_channel and crisis_channel != channel:
+        messages.append(
+            {
+                "kind": "slack.post_task",
+                "payload": {"task_id": task.id, "channel": crisis_channel, "copy": True},
+                "lane": slack_lane(crisis_channel),
+                "priority": task.priority,
+                "dedupe_key": f"slack.post_task:{task.id}:{crisis_channel}",
+            }
+        )
+    return messages
+
+
 async def queue_task_message(
     session: AsyncSession, task: TaskRow, channel: str, *, crisis_channel: str = ""
 ) -> None:
     """Queue the Slack task message (once per task and channel)."""
-    await repo.enqueue(
-        session,
-        "slack.post_task",
-        {"task_id": task.id, "channel": channel},
-        lane=slack_lane(channel),
-        priority=task.priority,
-        dedupe_key=f"slack.post_task:{task.id}:{channel}",
-    )
-    if crisis_channel and crisis_channel != channel:
-        await repo.enqueue(
-            session,
-            "slack.post_task",
-            {"task_id": task.id, "channel": crisis_channel, "copy": True},
-            lane=slack_lane(crisis_channel),
-            priority=task.priority,
-            dedupe_key=f"slack.post_task:{task.id}:{crisis_channel}",
-        )
+    await repo.enqueue_many(session, task_messages(task, channel, crisis_channel=crisis_channel))
 
 
 async def queue_task_update(session: AsyncSession, task: TaskRow, note: str = "") -> None:
@@ -118,9 +127,7 @@ class Ingestor:
         async with self.db.session() as session:
             crisis = bool((await repo.get_state(session, CRISIS_STATE_KEY)).get("on"))
             fresh: list[tuple[Incoming, CommentRow]] = []
-            known_ids: dict[tuple[str, str, str], int] = {}  # page and post rows already ensured
-            for item in batch:
-                row, created = await self._store(session, item, known_ids)
+            for item, (row, created) in zip(batch, await self._store(session, batch), strict=True):
                 if created:
                     summary.new += 1
                     if item.is_from_page:
@@ -164,50 +171,54 @@ class Ingestor:
         classifications = await asyncio.to_thread(self.triager.classifier.classify_many, todo)
         return {(c.platform, c.id): result for c, result in zip(todo, classifications, strict=True)}
 
-    async def _store(
-        self, session: AsyncSession, item: Incoming, known_ids: dict[tuple[str, str, str], int]
-    ) -> tuple[CommentRow, bool]:
-        comment = item.comment
-        page_id = post_id = None
-        if item.page is not None:
-            key = ("page", item.page.platform, item.page.id)
-            if key not in known_ids:
-                page = await repo.ensure_page(
-                    session, item.page.platform, item.page.id, item.page.name, item.page.channel
-                )
-                known_ids[key] = page.id
-            page_id = known_ids[key]
-        if comment.post_id:
-            key = ("post", comment.platform, comment.post_id)
-            if key not in known_ids:
-                post = await repo.ensure_post(
-                    session,
-                    comment.platform,
-                    comment.post_id,
-                    page_id=page_id,
-                    text=comment.post_text,
-                    permalink=item.post_permalink,
-                    created_time=item.post_created_time,
-                )
-                known_ids[key] = post.id
-            post_id = known_ids[key]
-        return await repo.insert_comment(
-            session,
-            platform=comment.platform,
-            external_id=comment.id,
-            page_id=page_id,
-            post_id=post_id,
-            parent_external_id=comment.parent_id,
-            text=comment.text,
-            author_id=comment.author_id,
-            author_name=comment.author_name,
-            created_time=comment.created_time,
-            permalink=comment.permalink,
-            is_from_page=item.is_from_page,
-            is_hidden=item.is_hidden,
-            first_seen_at=utcnow(),
-            updated_at=utcnow(),
-        )
+    async def _store(self, session: AsyncSession, batch: Sequence[Incoming]) -> list[tuple[CommentRow, bool]]:
+        """Each comment's row and whether this batch created it; pages and posts are ensured once each."""
+        known_ids: dict[tuple[str, str, str], int] = {}
+        values = []
+        for item in batch:
+            comment = item.comment
+            page_id = post_id = None
+            if item.page is not None:
+                key = ("page", item.page.platform, item.page.id)
+                if key not in known_ids:
+                    page = await repo.ensure_page(
+                        session, item.page.platform, item.page.id, item.page.name, item.page.channel
+                    )
+                    known_ids[key] = page.id
+                page_id = known_ids[key]
+            if comment.post_id:
+                key = ("post", comment.platform, comment.post_id)
+                if key not in known_ids:
+                    post = await repo.ensure_post(
+                        session,
+                        comment.platform,
+                        comment.post_id,
+                        page_id=page_id,
+                        text=comment.post_text,
+                        permalink=item.post_permalink,
+                        created_time=item.post_created_time,
+                    )
+                    known_ids[key] = post.id
+                post_id = known_ids[key]
+            values.append(
+                {
+                    "platform": comment.platform,
+                    "external_id": comment.id,
+                    "page_id": page_id,
+                    "post_id": post_id,
+                    "parent_external_id": comment.parent_id,
+                    "text": comment.text,
+                    "author_id": comment.author_id,
+                    "author_name": comment.author_name,
+                    "created_time": comment.created_time,
+                    "permalink": comment.permalink,
+                    "is_from_page": item.is_from_page,
+                    "is_hidden": item.is_hidden,
+                    "first_seen_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            )
+        return await repo.insert_comments(session, values)
 
     async def _open_tasks(
         self,
@@ -219,12 +230,7 @@ class Ingestor:
     ) -> list[int]:
         crisis_channel = self.settings.slack.crisis_channel if crisis else ""
         # Reads first, then every new row in one flush: a flush per task made a burst slow.
-        thread_lengths = [
-            await repo.count_thread_comments(
-                session, post_id=row.post_id, author_id=row.author_id, before_id=row.id
-            )
-            for _item, row in fresh
-        ]
+        thread_lengths = await repo.count_thread_comments_many(session, [row for _item, row in fresh])
         opened: list[tuple[TaskRow, Classification, str]] = []
         for (item, row), thread_length in zip(fresh, thread_lengths, strict=True):
             comment = item.comment
@@ -264,9 +270,15 @@ class Ingestor:
             session.add(task)
             opened.append((task, classification, channel))
         await session.flush()  # the task ids
-        for task, _classification, channel in opened:
-            if channel:
-                await queue_task_message(session, task, channel, crisis_channel=crisis_channel)
+        await repo.enqueue_many(
+            session,
+            [
+                message
+                for task, _classification, channel in opened
+                if channel
+                for message in task_messages(task, channel, crisis_channel=crisis_channel)
+            ],
+        )
         for task, classification, _channel in opened:
             repo.audit(
                 session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,16 +76,44 @@ async def ensure_post(
 
 async def insert_comment(session: AsyncSession, **values: Any) -> tuple[CommentRow, bool]:
     """Insert a comment unless (platform, external_id) exists. Returns the row and whether it is new."""
-    statement = (
-        _insert(session, CommentRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["platform", "external_id"])
-        .returning(CommentRow.id)
-    )
-    inserted_id = (await session.execute(statement)).scalar_one_or_none()
-    row = await comment_by_external_id(session, values["platform"], values["external_id"])
-    assert row is not None
-    return row, inserted_id is not None
+    return (await insert_comments(session, [values]))[0]
+
+
+# Rows per multi-row INSERT: far below the bound-parameter limits of SQLite (32,766) and asyncpg (32,767).
+_INSERT_CHUNK = 500
+
+
+async def insert_comments(session: AsyncSession, rows: list[dict[str, Any]]) -> list[tuple[CommentRow, bool]]:
+    """insert_comment for many comments in a few statements: for each input, in order, the stored row and
+    whether this input created it (of two inputs with the same id in one call, only the first)."""
+    inserted: set[tuple[str, str]] = set()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        statement = (
+            _insert(session, CommentRow)
+            .values(rows[start : start + _INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["platform", "external_id"])
+            .returning(CommentRow.platform, CommentRow.external_id)
+        )
+        inserted.update((platform, external_id) for platform, external_id in await session.execute(statement))
+    stored: dict[tuple[str, str], CommentRow] = {}
+    wanted: dict[str, list[str]] = {}
+    for values in rows:
+        wanted.setdefault(values["platform"], []).append(values["external_id"])
+    for platform, external_ids in wanted.items():
+        unique = list(dict.fromkeys(external_ids))
+        for start in range(0, len(unique), 1000):
+            found = await session.execute(
+                select(CommentRow).where(
+                    CommentRow.platform == platform, CommentRow.external_id.in_(unique[start : start + 1000])
+                )
+            )
+            stored.update(((platform, row.external_id), row) for row in found.scalars())
+    result = []
+    for values in rows:
+        key = (values["platform"], values["external_id"])
+        result.append((stored[key], key in inserted))
+        inserted.discard(key)  # a repeat later in the same call is a duplicate
+    return result
 
 
 async def known_external_ids(session: AsyncSession, platform: str, external_ids: list[str]) -> set[str]:
@@ -134,21 +162,29 @@ async def latest_classification(session: AsyncSession, comment_id: int) -> Class
     ).scalar_one_or_none()
 
 
-async def count_thread_comments(
-    session: AsyncSession, *, post_id: int | None, author_id: str | None, before_id: int
-) -> int:
-    """How many earlier comments this author wrote under the same post: how long the dialogue is."""
-    if post_id is None or not author_id:
-        return 0
-    return (
-        await session.execute(
-            select(func.count(CommentRow.id)).where(
-                CommentRow.post_id == post_id,
-                CommentRow.author_id == author_id,
-                CommentRow.id < before_id,
+async def count_thread_comments_many(session: AsyncSession, rows: list[CommentRow]) -> list[int]:
+    """For each row, how many earlier comments its author wrote under the same post (how long the
+    dialogue is), in one query per thousand posts and authors."""
+    threads = {(row.post_id, row.author_id) for row in rows if row.post_id is not None and row.author_id}
+    if not threads:
+        return [0] * len(rows)
+    post_ids = sorted({post_id for post_id, _author in threads})
+    authors = sorted({author for _post, author in threads})
+    ids: dict[tuple[int, str], list[int]] = {}
+    for posts_from in range(0, len(post_ids), 1000):
+        for authors_from in range(0, len(authors), 1000):
+            found = await session.execute(
+                select(CommentRow.post_id, CommentRow.author_id, CommentRow.id).where(
+                    CommentRow.post_id.in_(post_ids[posts_from : posts_from + 1000]),
+                    CommentRow.author_id.in_(authors[authors_from : authors_from + 1000]),
+                )
             )
-        )
-    ).scalar_one()
+            for post_id, author_id, comment_id in found:
+                if (post_id, author_id) in threads:
+                    ids.setdefault((post_id, author_id), []).append(comment_id)
+    return [
+        sum(1 for other in ids.get((row.post_id, row.author_id or ""), ()) if other < row.id) for row in rows
+    ]
 
 
 def audit(
@@ -194,6 +230,29 @@ async def enqueue(
         statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.execute(statement.returning(OutboxMessage.id))
     return result.scalar_one_or_none() is not None
+
+
+async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> None:
+    """enqueue for many messages in one statement; each dict holds enqueue's arguments (kind, payload,
+    lane, priority, dedupe_key). Messages whose dedupe_key is queued already are skipped."""
+    now = utcnow()
+    rows = [
+        {
+            "kind": message["kind"],
+            "lane": message.get("lane", ""),
+            "priority": message.get("priority", 5),
+            "dedupe_key": message.get("dedupe_key"),
+            "payload": message["payload"],
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for message in messages
+    ]
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        statement = _insert(session, OutboxMessage).values(rows[start : start + _INSERT_CHUNK])
+        await session.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 async def get_state(session: AsyncSession, key: str) -> dict[str, Any]:

@@ -148,9 +148,19 @@ async def test_thread_length_counts_earlier_comments_by_the_same_person(
     for number in range(4):
         await services.ingestor.ingest(incoming(f"1_{number}", f"Dette er for dårleg, del {number}!"))
     async with db.session() as session:
-        last = await repo.comment_by_external_id(session, "facebook", "1_3")
-        assert last is not None
-        assert (
-            await repo.count_thread_comments(session, post_id=last.post_id, author_id="u1", before_id=last.id)
-            == 3
-        )
+        rows = [await repo.comment_by_external_id(session, "facebook", f"1_{n}") for n in range(4)]
+        assert await repo.count_thread_comments_many(session, rows) == [0, 1, 2, 3]  # type: ignore[arg-type]
+
+
+async def test_a_burst_in_one_batch_is_stored_once_each_with_its_thread_lengths(
+    services: Services, db: Database
+) -> None:
+    batch = [incoming(f"2_{number}", f"Kvifor svarar de ikkje? Del {number}") for number in range(3)]
+    batch.append(incoming("2_0", "Kvifor svarar de ikkje? Del 0"))  # the same comment again in the batch
+    summary = await services.ingestor.ingest_many(batch)
+    assert (summary.new, summary.duplicates, summary.tasks) == (3, 1, 3)
+    async with db.session() as session:
+        messages = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert sorted(m.payload["task_id"] for m in messages) == sorted(summary.task_ids)
+    again = await services.ingestor.ingest_many(batch)
+    assert (again.new, again.duplicates, again.tasks) == (0, 4, 0)

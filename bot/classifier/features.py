@@ -550,6 +550,15 @@ CUE_NAMES: tuple[str, ...] = (
 N_CUES = len(CUE_NAMES)
 
 
+# Length tells a short remark ("ok", "når?") from a sentence or two, and no more: uncapped, the model
+# learnt that long comments are case inquiries (ours often are) and called long general questions with
+# some background case inquiries. With these caps the training files held out one at a time score
+# higher (train_m 0.66 -> 0.72, train_d 0.75 -> 0.80) and dev is unchanged; caps of 40/6 and 150/25
+# did worse on one or the other.
+_LENGTH_CAP_CHARS = 80
+_LENGTH_CAP_WORDS = 12
+
+
 def _capped(count: int, cap: int = 3) -> float:
     return min(count, cap) / cap
 
@@ -634,8 +643,8 @@ def cue_vector(text: str, post_text: str, normalized: str, rules: RuleSignals) -
     ) and _SARCASM.search(normalized) is not None
     flags = rules.flags
     values = [
-        min(math.log1p(len(text)) / 6.0, 1.5),
-        min(math.log1p(len(words)) / 4.0, 1.5),
+        math.log1p(min(len(text), _LENGTH_CAP_CHARS)) / 6.0,
+        math.log1p(min(len(words), _LENGTH_CAP_WORDS)) / 4.0,
         caps_ratio,
         _capped(shout),
         _capped(normalized.count("?")),

@@ -161,6 +161,16 @@ def test_a_correction_in_another_language_is_a_factual_error(
     assert _category(classifier, question, post) is Category.NEUTRAL
 
 
+def test_rule_evidence_for_personal_data_and_danger_always_counts(classifier: EmbeddedClassifier) -> None:
+    from bot.classifier.embedded import DEFAULT_MODEL_DIR
+    from bot.classifier.training import load
+
+    modes = load(DEFAULT_MODEL_DIR).flag_modes
+    assert modes["personal_data"] == modes["urgent"] == "or"
+    praise = classifier.classify(Comment(text="Tusen takk for hjelpa! Ring meg gjerne på 912 34 567 🙏"))
+    assert Flag.PERSONAL_DATA in praise.flags
+
+
 def test_danger_right_now_is_never_praise(classifier: EmbeddedClassifier) -> None:
     post = "Vi gjer merksam på at det er bandtvang i heile kommunen frå 1. april til 20. august."
     result = classifier.classify(

@@ -20,9 +20,9 @@ from bot.classifier.features import (
     TextHasher,
     analyse_rules,
     cue_matrix,
-    emoji_only_tone,
     normalize,
     weight_counts,
+    wordless_tone,
 )
 from bot.classifier.training import CATEGORIES, FLAGS, POLARITIES, ModelArtifact, load
 from bot.domain import Category, Classification, Comment, Fact, Flag, PoliticalMatter
@@ -37,7 +37,7 @@ CONTRADICTION_BOOST = 2.0
 # from 1.0 changed no out-of-fold prediction on the training data and settles short requests such as
 # "Kan eg få innsyn i kontrakten?", which read like general questions to the n-grams.
 FORMAL_REQUEST_BOOST = 2.0
-# A harsh verdict ("elendig", "skandale", "takk for ingenting", cues.toml [tone]) is not praise; the
+# A harsh verdict ("elendig", "skandale", "typisk kommunen", cues.toml [tone]) is not praise; the
 # n-grams alone can miss it when the rest of the comment reads positive or neutral.
 HARSH_PRAISE_PENALTY = 2.0
 # "Takk for ingenting" (cues.toml [tone] sarcastic_thanks) is never praise: the thanks words in it
@@ -152,7 +152,7 @@ class EmbeddedClassifier:
         rules: Sequence[RuleResult],
         normalized: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Category probabilities (n, 5) and flag probabilities (n, 4), before the emoji-only rule."""
+        """Category probabilities (n, 5) and flag probabilities (n, 4), before the wordless-comment rule."""
         runtime = self._runtime
         artifact = runtime.artifact
         if normalized is None:
@@ -181,14 +181,13 @@ class EmbeddedClassifier:
         for an exemption) is a case inquiry, and so is nothing else first; an assertion that contradicts
         a configured fact is a factual error; a harsh verdict or sarcastic thanks is not praise."""
         boosts = np.zeros((len(rules), len(CATEGORIES)), dtype=np.float64)
-        praise = CATEGORIES.index(Category.PRAISE.value)
         negative = CATEGORIES.index(Category.NEGATIVE.value)
         for i, text in enumerate(texts):
             tone = find_by_label(text)
             if "tone.harsh" in tone:
-                boosts[i, praise] -= HARSH_PRAISE_PENALTY
+                boosts[i, _PRAISE] -= HARSH_PRAISE_PENALTY
             if "tone.sarcastic_thanks" in tone:
-                boosts[i, praise] -= SARCASTIC_THANKS_PENALTY
+                boosts[i, _PRAISE] -= SARCASTIC_THANKS_PENALTY
                 boosts[i, negative] += SARCASM_NEGATIVE_BOOST
         boosts[:, CATEGORIES.index(Category.CASE_INQUIRY.value)] += FORMAL_REQUEST_BOOST * cues[:, _FORMAL]
         factual = CATEGORIES.index(Category.FACTUAL_ERROR.value)
@@ -220,9 +219,9 @@ class EmbeddedClassifier:
             # danger right now or abuse is never thanks or a compliment, whatever "!" and warm words say
             best = max((i for i in range(len(probs)) if i != _PRAISE), key=probs.__getitem__)
         confidence = probs[best]
-        tone = emoji_only_tone(normalized)
+        tone = wordless_tone(normalized)
         if tone is not None:
-            # emoji only (labels.md): clear tone -> praise or negative, otherwise neutral
+            # no words (labels.md): emoji with a clear tone -> praise or negative, otherwise neutral
             best = CATEGORIES.index(tone)
             confidence = max(probs[best], EMOJI_ONLY_CONFIDENCE)
         return Classification(

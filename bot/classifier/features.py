@@ -743,10 +743,11 @@ def analyse_rules(
 _LINK_OR_TAG = frozenset({"URL", "MENTION"})
 
 
-def emoji_only_tone(normalized: str) -> str | None:
-    """For a comment of emoji only: "praise" (clearly positive), "negative" (angry, sad, eye-rolling) or
-    "neutral" (no clear tone, labels.md); a bare link or a tagged friend is "neutral". None when the
-    comment has words or digits, or tags someone with emoji ("@Kari 😍": the model decides)."""
+def wordless_tone(normalized: str) -> str | None:
+    """For a comment without words: emoji only give "praise" (clearly positive), "negative" (angry, sad,
+    eye-rolling) or "neutral" (no clear tone, labels.md); a bare link or a tagged friend is "neutral".
+    None when the comment has words or digits, or tags someone with emoji ("@Kari 😍": the model
+    decides)."""
     tokens = normalized.split()
     if not tokens or not all(
         t.startswith("EMOJI_") or t in _LINK_OR_TAG or not any(c.isalnum() for c in t) for t in tokens

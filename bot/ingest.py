@@ -85,13 +85,6 @@ def task_messages(task: TaskRow, channel: str, *, crisis_channel: str = "") -> l
     return messages
 
 
-async def queue_task_message(
-    session: AsyncSession, task: TaskRow, channel: str, *, crisis_channel: str = ""
-) -> None:
-    """Queue the Slack task message (once per task and channel)."""
-    await repo.enqueue_many(session, task_messages(task, channel, crisis_channel=crisis_channel))
-
-
 async def queue_task_update(session: AsyncSession, task: TaskRow, note: str = "") -> None:
     """Refresh the task message in place, and optionally add a note in its thread."""
     if not task.slack_channel and not task.id:

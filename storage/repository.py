@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,8 @@ from storage.models import (
     TaskRow,
 )
 from storage.types import utcnow
+
+T = TypeVar("T")
 
 
 def _insert(session: AsyncSession, model: type):  # type: ignore[no-untyped-def]
@@ -81,16 +84,22 @@ async def insert_comment(session: AsyncSession, **values: Any) -> tuple[CommentR
 
 # Rows per multi-row INSERT: far below the bound-parameter limits of SQLite (32,766) and asyncpg (32,767).
 _INSERT_CHUNK = 500
+_IN_CHUNK = 1000  # values per IN (...) list
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 async def insert_comments(session: AsyncSession, rows: list[dict[str, Any]]) -> list[tuple[CommentRow, bool]]:
     """insert_comment for many comments in a few statements: for each input, in order, the stored row and
     whether this input created it (of two inputs with the same id in one call, only the first)."""
     inserted: set[tuple[str, str]] = set()
-    for start in range(0, len(rows), _INSERT_CHUNK):
+    for chunk in _chunks(rows, _INSERT_CHUNK):
         statement = (
             _insert(session, CommentRow)
-            .values(rows[start : start + _INSERT_CHUNK])
+            .values(chunk)
             .on_conflict_do_nothing(index_elements=["platform", "external_id"])
             .returning(CommentRow.platform, CommentRow.external_id)
         )
@@ -100,12 +109,9 @@ async def insert_comments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
     for values in rows:
         wanted.setdefault(values["platform"], []).append(values["external_id"])
     for platform, external_ids in wanted.items():
-        unique = list(dict.fromkeys(external_ids))
-        for start in range(0, len(unique), 1000):
+        for chunk in _chunks(list(dict.fromkeys(external_ids)), _IN_CHUNK):
             found = await session.execute(
-                select(CommentRow).where(
-                    CommentRow.platform == platform, CommentRow.external_id.in_(unique[start : start + 1000])
-                )
+                select(CommentRow).where(CommentRow.platform == platform, CommentRow.external_id.in_(chunk))
             )
             stored.update(((platform, row.external_id), row) for row in found.scalars())
     result = []
@@ -119,8 +125,7 @@ async def insert_comments(session: AsyncSession, rows: list[dict[str, Any]]) -> 
 async def known_external_ids(session: AsyncSession, platform: str, external_ids: list[str]) -> set[str]:
     """Which of these comment ids are stored already (asked in chunks the drivers accept)."""
     known: set[str] = set()
-    for start in range(0, len(external_ids), 1000):
-        chunk = external_ids[start : start + 1000]
+    for chunk in _chunks(external_ids, _IN_CHUNK):
         rows = await session.execute(
             select(CommentRow.external_id).where(
                 CommentRow.platform == platform, CommentRow.external_id.in_(chunk)
@@ -171,12 +176,11 @@ async def count_thread_comments_many(session: AsyncSession, rows: list[CommentRo
     post_ids = sorted({post_id for post_id, _author in threads})
     authors = sorted({author for _post, author in threads})
     ids: dict[tuple[int, str], list[int]] = {}
-    for posts_from in range(0, len(post_ids), 1000):
-        for authors_from in range(0, len(authors), 1000):
+    for post_chunk in _chunks(post_ids, _IN_CHUNK):
+        for author_chunk in _chunks(authors, _IN_CHUNK):
             found = await session.execute(
                 select(CommentRow.post_id, CommentRow.author_id, CommentRow.id).where(
-                    CommentRow.post_id.in_(post_ids[posts_from : posts_from + 1000]),
-                    CommentRow.author_id.in_(authors[authors_from : authors_from + 1000]),
+                    CommentRow.post_id.in_(post_chunk), CommentRow.author_id.in_(author_chunk)
                 )
             )
             for post_id, author_id, comment_id in found:
@@ -216,15 +220,7 @@ async def enqueue(
 ) -> bool:
     """Queue an outgoing call; with a dedupe_key, queuing the same work twice is a no-op. True if queued."""
     statement = _insert(session, OutboxMessage).values(
-        kind=kind,
-        lane=lane,
-        priority=priority,
-        dedupe_key=dedupe_key,
-        payload=payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=not_before or utcnow(),
-        created_at=utcnow(),
+        _outbox_row(kind, payload, lane, priority, dedupe_key, not_before)
     )
     if dedupe_key is not None:
         statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -235,24 +231,32 @@ async def enqueue(
 async def enqueue_many(session: AsyncSession, messages: list[dict[str, Any]]) -> None:
     """enqueue for many messages in one statement; each dict holds enqueue's arguments (kind, payload,
     lane, priority, dedupe_key). Messages whose dedupe_key is queued already are skipped."""
-    now = utcnow()
-    rows = [
-        {
-            "kind": message["kind"],
-            "lane": message.get("lane", ""),
-            "priority": message.get("priority", 5),
-            "dedupe_key": message.get("dedupe_key"),
-            "payload": message["payload"],
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for message in messages
-    ]
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        statement = _insert(session, OutboxMessage).values(rows[start : start + _INSERT_CHUNK])
+    rows = [_outbox_row(**message) for message in messages]
+    for chunk in _chunks(rows, _INSERT_CHUNK):
+        statement = _insert(session, OutboxMessage).values(chunk)
         await session.execute(statement.on_conflict_do_nothing(index_elements=["dedupe_key"]))
+
+
+def _outbox_row(
+    kind: str,
+    payload: dict[str, Any],
+    lane: str = "",
+    priority: int = 5,
+    dedupe_key: str | None = None,
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "kind": kind,
+        "lane": lane,
+        "priority": priority,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+    }
 
 
 async def get_state(session: AsyncSession, key: str) -> dict[str, Any]:
